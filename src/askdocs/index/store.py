@@ -1,0 +1,300 @@
+"""The passage index: SQLite (rows + FTS5 keyword index) shared by processes, plus an in-memory
+vector matrix per process. Both are caught up from the Delta tables by version.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from askdocs.errors import EmbeddingModelMismatchError
+from askdocs.index.vectors import VectorMatrix
+from askdocs.models import Chunk
+from askdocs.storage.tables import DeltaTables
+
+_SCHEMA = files("askdocs.index").joinpath("schema.sql").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    documents_version: int
+    chunks_version: int
+    inserted: int
+    deleted: int
+    documents_changed: int
+
+
+class PassageIndex:
+    """Keyword and vector search over the live chunks of the Delta tables."""
+
+    def __init__(self, path: Path, tables: DeltaTables, *, dimension: int) -> None:
+        self.path = path
+        self._tables = tables
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._vectors = VectorMatrix(dimension)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db().executescript(_SCHEMA)
+        self._seen = (-2, -2)  # (documents, chunks) versions this process has loaded
+
+    # -- connections ------------------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        # IMMEDIATE takes the write lock up front, so two processes never sync the same
+        # versions at once; the loser waits and then finds nothing left to do.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _meta(self, db: sqlite3.Connection, key: str, default: str) -> str:
+        row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else default
+
+    def _set_meta(self, db: sqlite3.Connection, key: str, value: object) -> None:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, str(value)))
+
+    # -- sync -------------------------------------------------------------------------------
+
+    def versions(self) -> tuple[int, int]:
+        """The Delta versions the shared index has caught up to."""
+        db = self._db()
+        return int(self._meta(db, "documents_version", "-1")), int(
+            self._meta(db, "chunks_version", "-1")
+        )
+
+    @property
+    def embed_model(self) -> str | None:
+        value = self._meta(self._db(), "embed_model", "")
+        return value or None
+
+    def sync(self) -> SyncResult | None:
+        """Catch up with the Delta tables if they moved; cheap (two stats) when they did not."""
+        with self._lock:
+            dv_known, cv_known = self.versions()
+            dv = self._tables.documents_version(max(dv_known, 0) if dv_known >= 0 else -1)
+            cv = self._tables.chunks_version(max(cv_known, 0) if cv_known >= 0 else -1)
+            result = None
+            if (dv, cv) != (dv_known, cv_known):
+                result = self._catch_up()
+            self._load_vectors()
+            return result
+
+    def _catch_up(self) -> SyncResult:
+        with self._write() as db:
+            dv_known = int(self._meta(db, "documents_version", "-1"))
+            cv_known = int(self._meta(db, "chunks_version", "-1"))
+            # Documents first: chunks are committed before the document row that shows them,
+            # so chunks read after this snapshot include every version it names.
+            dv = self._tables.documents_version()
+            cv = self._tables.chunks_version()
+            inserted = deleted = 0
+            if cv != cv_known:
+                changes = (
+                    self._tables.read_chunks(cv)
+                    if cv_known < 0
+                    else self._tables.chunk_changes(cv_known, cv)
+                )
+                inserted, deleted = self._apply_chunk_changes(db, changes)
+            changed = self._apply_documents(db, dv) if dv != dv_known else 0
+            self._set_meta(db, "documents_version", dv)
+            self._set_meta(db, "chunks_version", cv)
+        return SyncResult(dv, cv, inserted, deleted, changed)
+
+    def _apply_chunk_changes(self, db: sqlite3.Connection, changes: pa.Table) -> tuple[int, int]:
+        inserted = deleted = 0
+        kinds = (
+            changes.column("_change_type").to_pylist()
+            if "_change_type" in changes.column_names
+            else ["insert"] * changes.num_rows
+        )
+        models = set(changes.column("embed_model").to_pylist()) if changes.num_rows else set()
+        current = self._meta(db, "embed_model", "")
+        for model in models:
+            if current and model != current:
+                raise EmbeddingModelMismatchError(
+                    f"the index holds vectors of {current!r} and the tables now hold vectors of "
+                    f"{model!r}; one index cannot mix embedding models. Use a separate data dir "
+                    "per model, or delete and re-ingest the documents with one model."
+                )
+            current = model
+        if current:
+            self._set_meta(db, "embed_model", current)
+        vectors = changes.column("vector").combine_chunks() if changes.num_rows else None
+        flat = (
+            np.asarray(vectors.flatten().to_numpy(zero_copy_only=False), dtype=np.float32)
+            if vectors is not None
+            else np.zeros(0, np.float32)
+        )
+        dim = self._vectors.dimension
+        for i, row in enumerate(changes.drop_columns(["vector"]).to_pylist()):
+            if kinds[i] == "insert":
+                heading = row["heading"] or []
+                cur = db.execute(
+                    "INSERT OR IGNORE INTO passages (chunk_id, document_id, version, collection,"
+                    ' source, ordinal, text, text_sha256, start, "end", page, heading, vector)'
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row["chunk_id"], row["document_id"], row["version"], row["collection"],
+                        row["source"], row["ordinal"], row["text"], row["text_sha256"],
+                        row["start"], row["end"], row["page"], json.dumps(heading),
+                        flat[i * dim : (i + 1) * dim].tobytes(),
+                    ),
+                )  # fmt: skip
+                if cur.rowcount:
+                    db.execute(
+                        "INSERT INTO fts (rowid, heading, body) VALUES (?, ?, ?)",
+                        (cur.lastrowid, " ".join(heading), row["text"]),
+                    )
+                    inserted += 1
+            elif kinds[i] == "delete":
+                found = db.execute(
+                    "SELECT rowid, live FROM passages WHERE chunk_id = ?", (row["chunk_id"],)
+                ).fetchone()
+                # A row still live in the last documents snapshot goes when the snapshot moves.
+                if found and not found[1]:
+                    db.execute("DELETE FROM passages WHERE rowid = ?", (found[0],))
+                    db.execute("DELETE FROM fts WHERE rowid = ?", (found[0],))
+                    deleted += 1
+        return inserted, deleted
+
+    def _apply_documents(self, db: sqlite3.Connection, version: int) -> int:
+        current = {r.document_id: (r.version, r.collection) for r in self._tables.read_documents(version)}
+        known = {
+            doc: (ver, col)
+            for doc, ver, col in db.execute("SELECT document_id, version, collection FROM docs")
+        }
+        changed = [doc for doc in current.keys() | known.keys() if current.get(doc) != known.get(doc)]
+        for doc in changed:
+            if doc in current:
+                ver, col = current[doc]
+                db.execute(
+                    "INSERT OR REPLACE INTO docs (document_id, version, collection) VALUES (?, ?, ?)",
+                    (doc, ver, col),
+                )
+                db.execute(
+                    "UPDATE passages SET live = (version = ?) WHERE document_id = ?", (ver, doc)
+                )
+                # Older versions can never come back: drop them now.
+                stale = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT rowid FROM passages WHERE document_id = ? AND version < ?", (doc, ver)
+                    )
+                ]
+            else:
+                db.execute("DELETE FROM docs WHERE document_id = ?", (doc,))
+                stale = [
+                    r[0] for r in db.execute("SELECT rowid FROM passages WHERE document_id = ?", (doc,))
+                ]
+            for rowid in stale:
+                db.execute("DELETE FROM passages WHERE rowid = ?", (rowid,))
+                db.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
+        return len(changed)
+
+    def _load_vectors(self) -> None:
+        versions = self.versions()
+        if versions == self._seen:
+            return
+        db = self._db()
+        # One read transaction, so rows and live flags come from the same committed state.
+        db.execute("BEGIN")
+        try:
+            self._vectors.refresh(db)
+        finally:
+            db.execute("COMMIT")
+        self._seen = versions
+
+    def rebuild(self) -> SyncResult:
+        """Drop every derived row and reload from the latest table versions."""
+        with self._lock:
+            with self._write() as db:
+                for table in ("passages", "docs", "meta", "fts"):
+                    db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+            self._vectors.clear()
+            self._seen = (-2, -2)
+            result = self._catch_up()
+            self._load_vectors()
+            return result
+
+    # -- search -----------------------------------------------------------------------------
+
+    def dense(
+        self, query: npt.NDArray[np.float32], collections: Sequence[str] | None, n: int
+    ) -> list[tuple[int, float]]:
+        return self._vectors.search(query, collections, n)
+
+    def dense_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
+        return self._vectors.scores(query, rowids)
+
+    def keyword(
+        self, terms: Sequence[str], collections: Sequence[str] | None, n: int
+    ) -> list[tuple[int, float]]:
+        """BM25 over heading + text; ``terms`` are OR-ed. Higher score is better."""
+        if not terms:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        sql = (
+            "SELECT fts.rowid, -bm25(fts, 0.5, 1.0) AS score FROM fts"
+            " JOIN passages p ON p.rowid = fts.rowid WHERE fts MATCH ? AND p.live = 1"
+        )
+        params: list[object] = [match]
+        if collections:
+            sql += f" AND p.collection IN ({','.join('?' * len(collections))})"
+            params.extend(collections)
+        sql += " ORDER BY bm25(fts, 0.5, 1.0) LIMIT ?"
+        params.append(n)
+        return [(int(r), float(s)) for r, s in self._db().execute(sql, params)]
+
+    def chunks(self, rowids: Sequence[int]) -> dict[int, Chunk]:
+        if not rowids:
+            return {}
+        rows = self._db().execute(
+            "SELECT rowid, chunk_id, document_id, version, collection, source, ordinal, text,"
+            ' text_sha256, start, "end", page, heading FROM passages'
+            f" WHERE rowid IN ({','.join('?' * len(rowids))})",
+            list(rowids),
+        )
+        return {
+            int(r[0]): Chunk(
+                chunk_id=r[1], document_id=r[2], version=r[3], collection=r[4], source=r[5],
+                ordinal=r[6], text=r[7], text_sha256=r[8], start=r[9], end=r[10], page=r[11],
+                heading=tuple(json.loads(r[12])),
+            )
+            for r in rows
+        }  # fmt: skip
+
+    def stats(self) -> dict[str, int]:
+        db = self._db()
+        total, live = db.execute("SELECT count(*), coalesce(sum(live), 0) FROM passages").fetchone()
+        documents = db.execute("SELECT count(*) FROM docs").fetchone()[0]
+        return {
+            "passages": int(total),
+            "live_passages": int(live),
+            "documents": int(documents),
+            "vectors_in_memory": self._vectors.size,
+        }

@@ -1,0 +1,88 @@
+"""Exact vector search over an in-memory float32 matrix, refreshed from the SQLite index."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+
+class VectorMatrix:
+    """Rows appended in rowid order; live rows and their collections are re-read on refresh."""
+
+    def __init__(self, dimension: int) -> None:
+        self.dimension = dimension
+        self.clear()
+
+    def clear(self) -> None:
+        self._matrix = np.zeros((0, self.dimension), dtype=np.float32)
+        self._rowids = np.zeros(0, dtype=np.int64)
+        self._n = 0
+        self._live = np.zeros(0, dtype=bool)
+        self._collection = np.zeros(0, dtype=np.int32)
+        self._codes: dict[str, int] = {}
+
+    @property
+    def size(self) -> int:
+        return int(self._live[: self._n].sum()) if self._n else 0
+
+    def refresh(self, db: sqlite3.Connection) -> None:
+        """Load rows added since the last refresh and re-read which rows are live."""
+        last = int(self._rowids[self._n - 1]) if self._n else 0
+        new = db.execute(
+            "SELECT rowid, vector FROM passages WHERE rowid > ? ORDER BY rowid", (last,)
+        ).fetchall()
+        if new:
+            self._append(new)
+        live_rows = db.execute("SELECT rowid, collection FROM passages WHERE live = 1").fetchall()
+        live = np.zeros(self._n, dtype=bool)
+        collection = np.full(self._n, -1, dtype=np.int32)
+        if live_rows:
+            ids = np.fromiter((r[0] for r in live_rows), dtype=np.int64, count=len(live_rows))
+            pos = np.searchsorted(self._rowids[: self._n], ids)
+            live[pos] = True
+            collection[pos] = [self._codes.setdefault(r[1], len(self._codes)) for r in live_rows]
+        self._live, self._collection = live, collection
+        # Rows deleted from the index stay in memory until they are a third of it.
+        if self._n > 1000 and live.sum() < self._n * 2 / 3:
+            self.clear()
+            self.refresh(db)
+
+    def _append(self, rows: list[tuple[int, bytes]]) -> None:
+        need = self._n + len(rows)
+        if need > len(self._matrix):
+            grown = np.zeros((max(need, 2 * len(self._matrix), 1024), self.dimension), np.float32)
+            grown[: self._n] = self._matrix[: self._n]
+            ids = np.zeros(len(grown), dtype=np.int64)
+            ids[: self._n] = self._rowids[: self._n]
+            self._matrix, self._rowids = grown, ids
+        block = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        self._matrix[self._n : need] = block.reshape(len(rows), self.dimension)
+        self._rowids[self._n : need] = [r[0] for r in rows]
+        self._n = need
+
+    def _mask(self, collections: Sequence[str] | None) -> npt.NDArray[np.bool_]:
+        if not collections:
+            return self._live
+        codes = [self._codes[c] for c in collections if c in self._codes]
+        return self._live & np.isin(self._collection, codes)
+
+    def search(
+        self, query: npt.NDArray[np.float32], collections: Sequence[str] | None, n: int
+    ) -> list[tuple[int, float]]:
+        if not self._n:
+            return []
+        scores = self._matrix[: self._n] @ query
+        scores = np.where(self._mask(collections), scores, -np.inf)
+        n = min(n, self._n)
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top])]
+        return [(int(self._rowids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
+        if not rowids:
+            return []
+        pos = np.searchsorted(self._rowids[: self._n], np.asarray(rowids, dtype=np.int64))
+        return [float(s) for s in self._matrix[pos] @ query]

@@ -1,0 +1,131 @@
+"""Hybrid retrieval: dense cosine and BM25 candidates, fused by weight or by reciprocal rank."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from askdocs.embed.base import Embedder
+from askdocs.errors import EmbeddingModelMismatchError
+from askdocs.index.store import PassageIndex
+from askdocs.models import Passage
+from askdocs.settings import RetrieveSettings
+
+# Words that carry no topic; dropping them keeps BM25 queries fast and focused.
+_STOPWORDS = frozenset(
+    """a about an and are as at be been but by can could did do does doing for from had has have
+    how i if in into is it its me my of on or our should so than that the their them then there
+    these they this to was we were what when where which while who whom why will with would you
+    your"""
+    .split()
+)
+_WORD = re.compile(r"[A-Za-z0-9]+")
+# Names written the way code names things: snake_case, CamelCase, dotted.names, .commands,
+# --flags, ALLCAPS, call().
+_IDENTIFIER = re.compile(
+    r"\w+_\w+|[a-z]+[A-Z]\w*|\w+\.\w+|(?<!\w)[.\-]{1,2}[a-z]\w*|\b[A-Z]{3,}\b|\w+\(\)"
+)
+
+
+def query_terms(question: str) -> list[str]:
+    """Lower-cased content words of a question, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(question.lower()):
+        if word not in _STOPWORDS:
+            seen.setdefault(word, None)
+    return list(seen)
+
+
+def names_identifier(question: str) -> bool:
+    return bool(_IDENTIFIER.search(question))
+
+
+@dataclass(slots=True)
+class Retrieval:
+    """Passages best first, plus what abstention and the timings need."""
+
+    passages: list[Passage]
+    best_dense: float
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class HybridRetriever:
+    """Fuses dense and keyword candidates; the fusion mode is a setting chosen by benchmark."""
+
+    def __init__(self, index: PassageIndex, embedder: Embedder, settings: RetrieveSettings) -> None:
+        self._index = index
+        self._embedder = embedder
+        self._settings = settings
+
+    def retrieve(
+        self,
+        question: str,
+        *,
+        collections: Sequence[str] | None = None,
+        k: int | None = None,
+        fusion: str | None = None,
+    ) -> Retrieval:
+        k = k or self._settings.k
+        fusion = fusion or self._settings.fusion
+        n = max(self._settings.candidates, k)
+        started = time.perf_counter()
+        self._index.sync()
+        model = self._index.embed_model
+        if model and model != self._embedder.model_id:
+            raise EmbeddingModelMismatchError(
+                f"the index was built with {model!r} but the configured embedder is "
+                f"{self._embedder.model_id!r}: set ASKDOCS_EMBED__* back, or use another data dir"
+            )
+        query = self._embedder.embed([question])[0]
+        embedded = time.perf_counter()
+        dense = self._index.dense(query, collections, n) if fusion != "keyword" else []
+        keyword = (
+            self._index.keyword(query_terms(question), collections, n) if fusion != "dense" else []
+        )
+        scores = self._fuse(question, query, dense, keyword, fusion)
+        ranked = sorted(scores.items(), key=lambda item: -item[1])[:k]
+        chunks = self._index.chunks([rowid for rowid, _ in ranked])
+        passages = [Passage(chunks[r], s) for r, s in ranked if r in chunks]
+        best = max((s for _, s in dense), default=0.0)
+        if fusion == "keyword" and ranked:
+            best = max(self._index.dense_scores(query, [r for r, _ in ranked]), default=0.0)
+        done = time.perf_counter()
+        return Retrieval(
+            passages,
+            best,
+            {"embed": (embedded - started) * 1000, "retrieve": (done - embedded) * 1000},
+        )
+
+    def _fuse(
+        self,
+        question: str,
+        query: object,
+        dense: list[tuple[int, float]],
+        keyword: list[tuple[int, float]],
+        fusion: str,
+    ) -> dict[int, float]:
+        if fusion == "dense":
+            return dict(dense)
+        if fusion == "keyword":
+            return dict(keyword)
+        if fusion == "rrf":
+            fused: dict[int, float] = {}
+            for ranking in (dense, keyword):
+                for rank, (rowid, _) in enumerate(ranking):
+                    fused[rowid] = fused.get(rowid, 0.0) + 1.0 / (self._settings.rrf_k + rank + 1)
+            return fused
+        # Weighted: exact cosine for every candidate (vectors are at hand), BM25 scaled by the
+        # best BM25 score of this query so its range does not depend on the corpus.
+        weight = self._keyword_weight(question)
+        rowids = list(dict.fromkeys([r for r, _ in dense] + [r for r, _ in keyword]))
+        cosine = dict(dense)
+        missing = [r for r in rowids if r not in cosine]
+        cosine.update(zip(missing, self._index.dense_scores(query, missing), strict=True))  # type: ignore[arg-type]
+        top = max((s for _, s in keyword), default=0.0)
+        bm25 = {r: s / top for r, s in keyword} if top > 0 else {}
+        return {r: (1 - weight) * cosine[r] + weight * bm25.get(r, 0.0) for r in rowids}
+
+    def _keyword_weight(self, question: str) -> float:
+        return self._settings.keyword_weight

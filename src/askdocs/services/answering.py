@@ -1,0 +1,155 @@
+"""Answering: retrieve passages, abstain when nothing relevant is found, else generate with [n]
+citations mapped back to sources, plus extractive quotes a reader can check.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from askdocs.embed.base import Embedder
+from askdocs.generate import Generator, build_messages, clean_answer, extract_citations
+from askdocs.models import Answer, Citation, Passage, Quote
+from askdocs.retrieve import HybridRetriever
+from askdocs.settings import GenerateSettings, RetrieveSettings
+
+NO_ANSWER = "The documents do not contain an answer to this question."
+# A sentence ends at . ! ? followed by white space, or at a blank line.
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+
+
+@dataclass(frozen=True, slots=True)
+class AskOptions:
+    """Per-request choices."""
+
+    collections: tuple[str, ...] = ()
+    k: int | None = None
+    generate: bool = True
+
+
+class AnsweringService:
+    """The question -> answer use case."""
+
+    def __init__(
+        self,
+        retriever: HybridRetriever,
+        embedder: Embedder,
+        generator: Callable[[], Generator],
+        retrieve_settings: RetrieveSettings,
+        generate_settings: GenerateSettings,
+    ) -> None:
+        self._retriever = retriever
+        self._embedder = embedder
+        self._generator = generator
+        self._retrieve = retrieve_settings
+        self._generate = generate_settings
+
+    def answer(self, question: str, options: AskOptions = AskOptions()) -> Answer:
+        result: Answer | None = None
+        for event in self.stream(question, options):
+            if isinstance(event, Answer):
+                result = event
+        assert result is not None
+        return result
+
+    def stream(self, question: str, options: AskOptions = AskOptions()) -> Iterator[str | Answer]:
+        """Yields answer text pieces as they are generated, then the final Answer."""
+        started = time.perf_counter()
+        question = question.strip()
+        retrieval = self._retriever.retrieve(
+            question, collections=options.collections or None, k=options.k
+        )
+        timings = dict(retrieval.timings_ms)
+        passages = retrieval.passages
+        abstained = not passages or retrieval.best_dense < self._retrieve.abstain_threshold
+        text, citations = "", []
+        if abstained:
+            text = NO_ANSWER
+            yield text
+        elif options.generate:
+            gen_started = time.perf_counter()
+            generator = self._generator()
+            messages, used = build_messages(
+                question, passages, generator, max_answer_tokens=self._generate.max_answer_tokens
+            )
+            pieces = []
+            for piece in generator.stream(
+                messages,
+                max_tokens=self._generate.max_answer_tokens,
+                temperature=self._generate.temperature,
+            ):
+                pieces.append(piece)
+                yield piece
+            text = clean_answer("".join(pieces).strip(), len(used))
+            citations = [Citation(n, used[n - 1]) for n in extract_citations(text, len(used))]
+            timings["generate"] = (time.perf_counter() - gen_started) * 1000
+        quotes = [] if abstained else self._quotes(question, text, passages)
+        timings["total"] = (time.perf_counter() - started) * 1000
+        yield Answer(
+            question=question,
+            answer=text,
+            citations=citations,
+            passages=passages,
+            abstained=abstained,
+            quotes=quotes,
+            timings_ms={k: round(v, 2) for k, v in timings.items()},
+        )
+
+    def _quotes(self, question: str, answer: str, passages: Sequence[Passage]) -> list[Quote]:
+        """The sentences of the top passages closest to the question and answer."""
+        sentences: list[tuple[int, str, str]] = []
+        for n, passage in enumerate(passages[:3], start=1):
+            for part in _SENTENCE_BREAK.split(passage.chunk.text):
+                sentence = " ".join(part.split())
+                if len(sentence) >= 20:
+                    sentences.append((n, passage.chunk.chunk_id, sentence))
+        sentences = sentences[:40]
+        if not sentences:
+            return []
+        probe = question if not answer else f"{question} {answer}"
+        vectors = self._embedder.embed([probe] + [s for _, _, s in sentences])
+        scores = vectors[1:] @ vectors[0]
+        best = np.argsort(-scores)[:3]
+        return [
+            Quote(sentences[i][0], sentences[i][1], sentences[i][2], round(float(scores[i]), 4))
+            for i in best
+        ]
+
+
+def passage_payload(passage: Passage, n: int) -> dict[str, object]:
+    """A passage as the JSON of `askdocs ask --json` and the API show it."""
+    chunk = passage.chunk
+    return {
+        "n": n,
+        "document_id": chunk.document_id,
+        "version": chunk.version,
+        "source": chunk.source,
+        "page": chunk.page,
+        "heading": " > ".join(chunk.heading) or None,
+        "chunk_id": chunk.chunk_id,
+        "start": chunk.start,
+        "end": chunk.end,
+        "score": round(passage.score, 4),
+        "text": chunk.text,
+    }
+
+
+def answer_payload(answer: Answer) -> dict[str, object]:
+    """The one JSON shape of an answer."""
+    return {
+        "question": answer.question,
+        "answer": answer.answer,
+        "citations": [passage_payload(c.passage, c.n) for c in answer.citations],
+        "passages": [passage_payload(p, n) for n, p in enumerate(answer.passages, start=1)],
+        "quotes": [
+            {"n": q.n, "chunk_id": q.chunk_id, "text": q.text, "score": q.score}
+            for q in answer.quotes
+        ],
+        "abstained": answer.abstained,
+        "cache": answer.cache,
+        "timings_ms": answer.timings_ms,
+    }

@@ -1,0 +1,286 @@
+"""Ingestion: files -> blob store -> parse -> chunk -> embed -> Delta, skipping unchanged files.
+
+Files are committed in groups: one append of all the group's chunks, then one merge of its
+document rows (the atomic switch), then one delete of the versions they replace.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from askdocs.cache.embeddings import SqliteEmbeddingCache
+from askdocs.chunk import chunk_document, embedding_text
+from askdocs.embed.base import Embedder
+from askdocs.errors import (
+    AskdocsError,
+    DocumentNotFoundError,
+    EmbeddingModelMismatchError,
+)
+from askdocs.models import Chunk, DocumentRecord
+from askdocs.parse import parse_document
+from askdocs.settings import ChunkSettings
+from askdocs.storage.blobs import LocalBlobStore, sha256_hex
+from askdocs.storage.tables import DeltaTables
+
+PARSER_VERSION = "1"
+_GROUP_CHUNKS = 256
+_GROUP_FILES = 64
+
+Progress = Callable[["IngestOutcome", int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestOutcome:
+    """What happened to one file."""
+
+    source: str
+    status: str  # added | updated | unchanged | failed
+    document_id: str | None = None
+    version: int | None = None
+    chunks: int = 0
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class _Prepared:
+    record: DocumentRecord
+    chunks: list[Chunk]
+    status: str
+
+
+def document_id_for(collection: str, source: str) -> str:
+    """Stable id of the document at ``source`` in ``collection``."""
+    return hashlib.sha256(f"{collection}\0{source}".encode()).hexdigest()[:24]
+
+
+def discover(paths: Iterable[Path], include: Sequence[str], exclude: Sequence[str]) -> list[Path]:
+    """Files under ``paths`` (recursive), filtered by glob patterns on the name or relative path."""
+    found: dict[Path, None] = {}
+    for root in paths:
+        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+        for path in candidates:
+            rel = path.relative_to(root).as_posix() if path != root else path.name
+            if any(part.startswith(".") for part in Path(rel).parts[:-1]):
+                continue  # .git, .venv and other hidden folders
+            names = (path.name, rel)
+            if include and not any(fnmatch.fnmatch(n, g) for g in include for n in names):
+                continue
+            if any(fnmatch.fnmatch(n, g) for g in exclude for n in names):
+                continue
+            found.setdefault(path.resolve(), None)
+    return list(found)
+
+
+class IngestionService:
+    """Turns files into live, searchable document versions."""
+
+    def __init__(
+        self,
+        blobs: LocalBlobStore,
+        tables: DeltaTables,
+        embedder: Embedder,
+        embed_cache: SqliteEmbeddingCache,
+        chunking: ChunkSettings,
+    ) -> None:
+        self._blobs = blobs
+        self._tables = tables
+        self._embedder = embedder
+        self._cache = embed_cache
+        self._chunking = chunking
+        self.pipeline = hashlib.sha256(
+            f"parse{PARSER_VERSION}/{chunking.model_dump_json()}/{embedder.model_id}".encode()
+        ).hexdigest()[:16]
+
+    # -- public -----------------------------------------------------------------------------
+
+    def ingest_paths(
+        self,
+        paths: Sequence[Path],
+        *,
+        collection: str,
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        progress: Progress | None = None,
+    ) -> list[IngestOutcome]:
+        missing = [str(p) for p in paths if not p.exists()]
+        outcomes = [
+            IngestOutcome(m, "failed", error="no such file or folder") for m in missing
+        ]
+        files = discover([p for p in paths if p.exists()], include, exclude)
+        return outcomes + self._ingest(
+            ((str(f), f.read_bytes) for f in files), collection=collection, progress=progress
+        )
+
+    def ingest_bytes(self, data: bytes, *, source: str, collection: str) -> IngestOutcome:
+        return self._ingest([(source, lambda: data)], collection=collection)[0]
+
+    def delete(self, document_id: str) -> DocumentRecord:
+        record = self._tables.get_document(document_id)
+        if record is None:
+            raise DocumentNotFoundError(
+                f"no document {document_id!r}: `askdocs documents` lists the ids"
+            )
+        self._tables.delete_document(document_id)  # invisible from here on
+        self._tables.delete_chunks(document_id)
+        return record
+
+    def delete_source(self, source: str, collection: str) -> DocumentRecord:
+        return self.delete(document_id_for(collection, source))
+
+    # -- pipeline ---------------------------------------------------------------------------
+
+    def _ingest(
+        self,
+        files: Iterable[tuple[str, Callable[[], bytes]]],
+        *,
+        collection: str,
+        progress: Progress | None = None,
+    ) -> list[IngestOutcome]:
+        known = {d.document_id: d for d in self._tables.read_documents()}
+        self._check_model(known.values())
+        outcomes: list[IngestOutcome] = []
+        group: list[_Prepared] = []
+
+        def flush() -> None:
+            for outcome in self._commit(group):
+                outcomes.append(outcome)
+                if progress:
+                    progress(outcome, outcome.chunks)
+            group.clear()
+
+        for source, read in files:
+            try:
+                prepared = self._prepare(read(), source, collection, known)
+            except (AskdocsError, OSError) as exc:
+                outcome = IngestOutcome(source, "failed", error=_reason(exc))
+                outcomes.append(outcome)
+                if progress:
+                    progress(outcome, 0)
+                continue
+            if isinstance(prepared, IngestOutcome):
+                outcomes.append(prepared)
+                if progress:
+                    progress(prepared, 0)
+                continue
+            group.append(prepared)
+            known[prepared.record.document_id] = prepared.record
+            if len(group) >= _GROUP_FILES or sum(len(p.chunks) for p in group) >= _GROUP_CHUNKS:
+                flush()
+        if group:
+            flush()
+        return outcomes
+
+    def _check_model(self, records: Iterable[DocumentRecord]) -> None:
+        for record in records:
+            if record.embed_model != self._embedder.model_id:
+                raise EmbeddingModelMismatchError(
+                    f"this data dir holds vectors of {record.embed_model!r}, and the configured "
+                    f"embedder is {self._embedder.model_id!r}; one index cannot mix models. "
+                    "Use another data dir (ASKDOCS_DATA_DIR) for the other model."
+                )
+
+    def _prepare(
+        self, data: bytes, source: str, collection: str, known: dict[str, DocumentRecord]
+    ) -> _Prepared | IngestOutcome:
+        document_id = document_id_for(collection, source)
+        previous = known.get(document_id)
+        digest = sha256_hex(data)
+        if previous and previous.sha256 == digest and previous.pipeline == self.pipeline:
+            return IngestOutcome(
+                source, "unchanged", document_id, previous.version, previous.chunk_count
+            )
+        parsed = parse_document(data, Path(source).name)
+        self._blobs.put(data)
+        version = previous.version + 1 if previous else 1
+        spans = chunk_document(
+            parsed, self._embedder.token_spans, self._embedder.max_tokens, self._chunking
+        )
+        chunks = []
+        for ordinal, span in enumerate(spans):
+            text = parsed.text[span.start : span.end]
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{document_id}-{version}-{ordinal}",
+                    document_id=document_id,
+                    version=version,
+                    collection=collection,
+                    source=source,
+                    ordinal=ordinal,
+                    text=text,
+                    text_sha256=sha256_hex(embedding_text(text, span.heading).encode()),
+                    start=span.start,
+                    end=span.end,
+                    page=span.page,
+                    heading=span.heading,
+                )
+            )
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        record = DocumentRecord(
+            document_id=document_id,
+            collection=collection,
+            source=source,
+            version=version,
+            sha256=digest,
+            media_type=parsed.media_type,
+            size=len(data),
+            chunk_count=len(chunks),
+            status="ready",
+            pipeline=self.pipeline,
+            embed_model=self._embedder.model_id,
+            created_at=previous.created_at if previous else now,
+            updated_at=now,
+        )
+        return _Prepared(record, chunks, "updated" if previous else "added")
+
+    def _embed(self, chunks: list[Chunk]) -> np.ndarray:
+        model = self._embedder.model_id
+        digests = [c.text_sha256 for c in chunks]
+        cached = self._cache.get_many(model, list(dict.fromkeys(digests)))
+        todo = {c.text_sha256: c for c in chunks if c.text_sha256 not in cached}
+        if todo:
+            fresh = self._embedder.embed([embedding_text(c.text, c.heading) for c in todo.values()])
+            new = dict(zip(todo, fresh, strict=True))
+            self._cache.put_many(model, new)
+            cached.update(new)
+        out = np.zeros((len(chunks), self._embedder.dimension), dtype=np.float32)
+        for i, digest in enumerate(digests):
+            out[i] = cached[digest]
+        return out
+
+    def _commit(self, group: list[_Prepared]) -> list[IngestOutcome]:
+        chunks = [c for p in group for c in p.chunks]
+        try:
+            vectors = self._embed(chunks)
+            ids = [p.record.document_id for p in group]
+            # Rows of a crashed earlier attempt at the same version must not come back to life.
+            self._tables.delete_chunks_where(
+                [(d, p.record.version, ">=") for d, p in zip(ids, group, strict=True)]
+            )
+            self._tables.append_chunks(chunks, vectors, self._embedder.model_id)
+            self._tables.commit_documents([p.record for p in group])  # the atomic switch
+            self._tables.delete_chunks_where(
+                [(d, p.record.version, "<") for d, p in zip(ids, group, strict=True) if p.status == "updated"]
+            )
+        except (AskdocsError, OSError) as exc:
+            return [IngestOutcome(p.record.source, "failed", error=_reason(exc)) for p in group]
+        return [
+            IngestOutcome(
+                p.record.source, p.status, p.record.document_id, p.record.version, len(p.chunks)
+            )
+            for p in group
+        ]
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, AskdocsError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"could not read the file: {exc.strerror or exc}"
+    return str(exc)

@@ -1,0 +1,1 @@
+"""Sources of truth: the content-addressed blob store and the Delta tables."""
