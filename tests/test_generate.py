@@ -435,7 +435,8 @@ def test_smollm2_prompt_fits_context_for_a_huge_passage_list(smollm2: LlamaCppGe
     # Render with the model's own chat template, as llama.cpp does, and count exactly.
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    llama = smollm2._load(vocab_only=True)
+    smollm2.load()
+    llama = smollm2._llama
     formatter = Jinja2ChatFormatter(
         template=llama.metadata["tokenizer.chat_template"],
         eos_token=llama.detokenize([llama.token_eos()]).decode(),

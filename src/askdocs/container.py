@@ -57,7 +57,12 @@ class Container:
     @cached_property
     def ingestion(self) -> IngestionService:
         return IngestionService(
-            self.blobs, self.tables, self.embedder, self.embed_cache, self.settings.chunk
+            self.blobs,
+            self.tables,
+            self.embedder,
+            self.embed_cache,
+            self.settings.chunk,
+            self.settings.data_dir,
         )
 
     def generator(self) -> Generator:

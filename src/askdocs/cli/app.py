@@ -45,7 +45,9 @@ def ingest(
     container = _container()
     collection = collection or container.settings.collection
     missing = [p for p in paths if not p.exists()]
-    files = discover([p for p in paths if p.exists()], include or (), exclude or ())
+    files = discover(
+        [p for p in paths if p.exists()], include or (), exclude or (), [container.settings.data_dir]
+    )
     started = time.perf_counter()
     chunks_done = 0
     with Progress(

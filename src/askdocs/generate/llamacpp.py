@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,8 +55,9 @@ class LlamaCppGenerator:
     """A GGUF chat model run by llama.cpp in this process, using the model's own chat template.
 
     The model loads on first use. One lock serialises every call into the model (llama.cpp
-    contexts are not thread-safe); a separate vocabulary-only instance counts tokens, so prompt
-    building never waits for another request's generation.
+    contexts are not thread-safe); tokens are counted with a separately loaded vocabulary, so
+    prompt building never waits for another request's generation, and counting the tokens of an
+    answer while it streams cannot deadlock.
     """
 
     def __init__(
@@ -69,11 +72,11 @@ class LlamaCppGenerator:
         self.context_tokens = context_tokens
         self.threads = threads
         self._llama: Any = None
-        self._vocab: Any = None
+        self._vocab: _Vocabulary | None = None
         self._lock = threading.Lock()
         self._vocab_lock = threading.Lock()
 
-    def _load(self, *, vocab_only: bool) -> Any:
+    def _load(self) -> Any:
         llama_cpp = _load_llama_module()
         try:
             return llama_cpp.Llama(
@@ -81,7 +84,6 @@ class LlamaCppGenerator:
                 n_ctx=self.context_tokens,
                 n_threads=self.threads,
                 n_threads_batch=self.threads,
-                vocab_only=vocab_only,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
@@ -94,14 +96,14 @@ class LlamaCppGenerator:
         """Load the model now rather than on first use (at server start, before timing)."""
         with self._lock:
             if self._llama is None:
-                self._llama = self._load(vocab_only=False)
+                self._llama = self._load()
 
     def count_tokens(self, text: str) -> int:
         """Count ``text``'s tokens with the model's tokenizer (chat-template markers included)."""
         with self._vocab_lock:
             if self._vocab is None:
-                self._vocab = self._load(vocab_only=True)
-            return len(self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+                self._vocab = _Vocabulary(self.model_path)
+            return self._vocab.count(text)
 
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
@@ -110,7 +112,7 @@ class LlamaCppGenerator:
         chat = [{"role": m.role, "content": m.content} for m in messages]
         with self._lock:
             if self._llama is None:
-                self._llama = self._load(vocab_only=False)
+                self._llama = self._load()
             try:
                 chunks = self._llama.create_chat_completion(
                     messages=chat, max_tokens=max_tokens, temperature=temperature, stream=True
@@ -123,3 +125,32 @@ class LlamaCppGenerator:
                 raise GenerationError(
                     f"llama.cpp failed to generate with {self.model_id}: {exc}"
                 ) from exc
+
+
+class _Vocabulary:
+    """The model's tokenizer alone, loaded through llama.cpp's C API without weights or context.
+
+    ``Llama(vocab_only=True)`` would also build a context, which logs a warning to stderr.
+    """
+
+    def __init__(self, model_path: Path) -> None:
+        llama_cpp = _load_llama_module()
+        # What Llama(verbose=False) does; without it the C library logs every metadata key.
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), params)
+        if not model:
+            raise ModelNotAvailableError(
+                f"llama.cpp could not read the vocabulary of {model_path}; "
+                "check that the file is a complete GGUF model."
+            )
+        self._llama_cpp = llama_cpp
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._finalizer = weakref.finalize(self, llama_cpp.llama_model_free, model)
+
+    def count(self, text: str) -> int:
+        data = text.encode("utf-8")
+        # With no output buffer, llama_tokenize returns minus the number of tokens needed.
+        needed = self._llama_cpp.llama_tokenize(self._vocab, data, len(data), None, 0, False, True)
+        return abs(int(needed))

@@ -151,7 +151,15 @@ class PassageIndex:
             else np.zeros(0, np.float32)
         )
         dim = self._vectors.dimension
-        for i, row in enumerate(changes.drop_columns(["vector"]).to_pylist()):
+        rows = changes.drop_columns(["vector"]).to_pylist()
+        # The change feed is not ordered: replay it commit by commit, deletes first, since a
+        # retried ingest deletes a crashed attempt's rows and re-adds the same chunk ids.
+        order = sorted(
+            range(len(rows)),
+            key=lambda i: (rows[i].get("_commit_version", 0), kinds[i] != "delete"),
+        )
+        for i in order:
+            row = rows[i]
             if kinds[i] == "insert":
                 heading = row["heading"] or []
                 cur = db.execute(

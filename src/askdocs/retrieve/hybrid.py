@@ -85,7 +85,7 @@ class HybridRetriever:
             self._index.keyword(query_terms(question), collections, n) if fusion != "dense" else []
         )
         scores = self._fuse(question, query, dense, keyword, fusion)
-        ranked = sorted(scores.items(), key=lambda item: -item[1])[:k]
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
         chunks = self._index.chunks([rowid for rowid, _ in ranked])
         passages = [Passage(chunks[r], s) for r, s in ranked if r in chunks]
         best = max((s for _, s in dense), default=0.0)

@@ -60,8 +60,17 @@ def document_id_for(collection: str, source: str) -> str:
     return hashlib.sha256(f"{collection}\0{source}".encode()).hexdigest()[:24]
 
 
-def discover(paths: Iterable[Path], include: Sequence[str], exclude: Sequence[str]) -> list[Path]:
-    """Files under ``paths`` (recursive), filtered by glob patterns on the name or relative path."""
+def discover(
+    paths: Iterable[Path],
+    include: Sequence[str],
+    exclude: Sequence[str],
+    skip_dirs: Sequence[Path] = (),
+) -> list[Path]:
+    """Files under ``paths`` (recursive), filtered by glob patterns on the name or relative path.
+
+    Hidden folders and ``skip_dirs`` (askdocs' own data dir) are never walked into.
+    """
+    skip = [d.resolve() for d in skip_dirs]
     found: dict[Path, None] = {}
     for root in paths:
         candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
@@ -69,6 +78,8 @@ def discover(paths: Iterable[Path], include: Sequence[str], exclude: Sequence[st
             rel = path.relative_to(root).as_posix() if path != root else path.name
             if any(part.startswith(".") for part in Path(rel).parts[:-1]):
                 continue  # .git, .venv and other hidden folders
+            if any(path.resolve().is_relative_to(d) for d in skip):
+                continue
             names = (path.name, rel)
             if include and not any(fnmatch.fnmatch(n, g) for g in include for n in names):
                 continue
@@ -88,7 +99,9 @@ class IngestionService:
         embedder: Embedder,
         embed_cache: SqliteEmbeddingCache,
         chunking: ChunkSettings,
+        data_dir: Path,
     ) -> None:
+        self.data_dir = data_dir
         self._blobs = blobs
         self._tables = tables
         self._embedder = embedder
@@ -113,7 +126,7 @@ class IngestionService:
         outcomes = [
             IngestOutcome(m, "failed", error="no such file or folder") for m in missing
         ]
-        files = discover([p for p in paths if p.exists()], include, exclude)
+        files = discover([p for p in paths if p.exists()], include, exclude, [self.data_dir])
         return outcomes + self._ingest(
             ((str(f), f.read_bytes) for f in files), collection=collection, progress=progress
         )

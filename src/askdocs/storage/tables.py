@@ -17,7 +17,6 @@ from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
@@ -130,10 +129,9 @@ class DeltaTables:
         return [DocumentRecord(**row) for row in table.to_pylist()]
 
     def get_document(self, document_id: str) -> DocumentRecord | None:
-        dataset = DeltaTable(str(self.documents_path)).to_pyarrow_dataset()
-        rows = dataset.to_table(filter=pc.field("document_id") == _check_id(document_id))
-        records = rows.to_pylist()
-        return DocumentRecord(**records[0]) if records else None
+        _check_id(document_id)
+        # The table has one small row per document: a full read beats a filtered scan.
+        return next((r for r in self.read_documents() if r.document_id == document_id), None)
 
     def commit_documents(self, records: Sequence[DocumentRecord]) -> None:
         """Make each record the current state of its document, all in one commit."""
@@ -212,6 +210,5 @@ class DeltaTables:
         return DeltaTable(str(self.chunks_path), version=version).to_pyarrow_table()
 
     def read_document_chunks(self, document_id: str, version: int) -> pa.Table:
-        dataset = DeltaTable(str(self.chunks_path)).to_pyarrow_dataset()
-        expr = (pc.field("document_id") == _check_id(document_id)) & (pc.field("version") == version)
-        return dataset.to_table(filter=expr)
+        filters = [("document_id", "=", _check_id(document_id)), ("version", "=", int(version))]
+        return DeltaTable(str(self.chunks_path)).to_pyarrow_table(filters=filters)

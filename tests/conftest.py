@@ -1,0 +1,35 @@
+"""Shared fixtures: a container wired with fakes over a temp data dir, and one with real models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fakes import FakeEmbedder
+from fakes_generate import FakeGenerator
+
+from askdocs.container import Container
+from askdocs.settings import ChunkSettings, Settings
+
+
+def fake_container(data_dir: Path, *, answer: str = "It is 42 [1].") -> Container:
+    settings = Settings(
+        data_dir=data_dir,
+        chunk=ChunkSettings(target_tokens=40, overlap_tokens=8, min_tokens=8),
+    )
+    container = Container(settings)
+    container.__dict__["embedder"] = FakeEmbedder()
+    container._generator = FakeGenerator(answer)
+    return container
+
+
+@pytest.fixture
+def container(tmp_path: Path) -> Iterator[Container]:
+    yield fake_container(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def real_container(tmp_path_factory: pytest.TempPathFactory) -> Container:
+    """Real embedder and generator; one per session because loading them takes seconds."""
+    return Container(Settings(data_dir=tmp_path_factory.mktemp("real-data")))
