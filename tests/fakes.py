@@ -16,7 +16,7 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 class FakeEmbedder:
     """Hashed bag of words: texts sharing words are close, so retrieval behaves sensibly."""
 
-    dimension = 64
+    dimension = 1024
 
     def __init__(self, model_id: str = "fake-embedder", max_tokens: int = 64) -> None:
         self.model_id = model_id

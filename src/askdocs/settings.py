@@ -48,6 +48,9 @@ class RetrieveSettings(BaseModel):
     fusion: Literal["dense", "keyword", "rrf", "weighted"] = "weighted"
     # Weight of the keyword score in the weighted fusion; chosen by benchmarks/quality.py.
     keyword_weight: float = 0.3
+    # Used instead when the question names an identifier (snake_case, .command, CamelCase...),
+    # where exact keyword matches matter more; chosen by benchmarks/quality.py.
+    identifier_keyword_weight: float = 0.5
     rrf_k: int = 60
     # Best dense cosine below which the documents are taken not to contain the answer.
     abstain_threshold: float = 0.35

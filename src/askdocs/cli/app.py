@@ -134,8 +134,10 @@ def _location(page: int | None, heading: tuple[str, ...]) -> str:
 def _print_sources(answer: Answer) -> None:
     cited = {c.n for c in answer.citations}
     table = Table(title="Sources", title_justify="left")
-    for name in ("n", "file", "page / heading", "score"):
-        table.add_column(name)
+    table.add_column("n")
+    table.add_column("file", overflow="fold")
+    table.add_column("page / heading", overflow="fold")
+    table.add_column("score")
     for n, passage in enumerate(answer.passages, start=1):
         chunk = passage.chunk
         mark = f"[{n}]" + ("*" if n in cited else "")

@@ -21,14 +21,15 @@ _TEMPLATE_MARGIN_TOKENS = 8
 _MIN_TRUNCATED_TOKENS = 24
 _ELLIPSIS = " …"
 
-_SECTION = re.compile(r"^--- (system|user)\s*$", re.MULTILINE)
+_SECTION = re.compile(r"^--- (system|user|assistant)\s*$", re.MULTILINE)
 
 
 @cache
-def _template() -> dict[str, str]:
+def _template() -> tuple[tuple[str, str], ...]:
+    """The messages of prompts/answer.txt: ``--- role`` lines, each followed by its content."""
     text = (files("askdocs.generate") / "prompts" / "answer.txt").read_text(encoding="utf-8")
     parts = _SECTION.split(text)
-    return {role: body.strip() for role, body in zip(parts[1::2], parts[2::2], strict=True)}
+    return tuple((role, body.strip()) for role, body in zip(parts[1::2], parts[2::2], strict=True))
 
 
 def render_passage(n: int, passage: Passage, text: str | None = None) -> str:
@@ -44,12 +45,8 @@ def render_passage(n: int, passage: Passage, text: str | None = None) -> str:
 
 
 def _messages(question: str, rendered: Sequence[str]) -> list[Message]:
-    template = _template()
     values = {"passages": "\n\n".join(rendered), "question": question.strip()}
-    return [
-        Message("system", template["system"].format(**values)),
-        Message("user", template["user"].format(**values)),
-    ]
+    return [Message(role, body.format(**values)) for role, body in _template()]
 
 
 def _prompt_tokens(messages: Sequence[Message], generator: Generator) -> int:

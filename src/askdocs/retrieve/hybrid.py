@@ -70,14 +70,16 @@ class HybridRetriever:
         k = k or self._settings.k
         fusion = fusion or self._settings.fusion
         n = max(self._settings.candidates, k)
-        started = time.perf_counter()
+        synced_at = time.perf_counter()
         self._index.sync()
+        sync_ms = (time.perf_counter() - synced_at) * 1000
         model = self._index.embed_model
         if model and model != self._embedder.model_id:
             raise EmbeddingModelMismatchError(
                 f"the index was built with {model!r} but the configured embedder is "
                 f"{self._embedder.model_id!r}: set ASKDOCS_EMBED__* back, or use another data dir"
             )
+        started = time.perf_counter()
         query = self._embedder.embed([question])[0]
         embedded = time.perf_counter()
         dense = self._index.dense(query, collections, n) if fusion != "keyword" else []
@@ -95,7 +97,7 @@ class HybridRetriever:
         return Retrieval(
             passages,
             best,
-            {"embed": (embedded - started) * 1000, "retrieve": (done - embedded) * 1000},
+            {"embed": (embedded - started) * 1000, "retrieve": (done - embedded) * 1000 + sync_ms},
         )
 
     def _fuse(
@@ -128,4 +130,6 @@ class HybridRetriever:
         return {r: (1 - weight) * cosine[r] + weight * bm25.get(r, 0.0) for r in rowids}
 
     def _keyword_weight(self, question: str) -> float:
+        if names_identifier(question):
+            return self._settings.identifier_keyword_weight
         return self._settings.keyword_weight
