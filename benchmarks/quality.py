@@ -14,21 +14,28 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import DATA, ROOT, dataset, read_jsonl, table, write_result
 
 from askdocs.container import Container
 from askdocs.settings import RetrieveSettings, Settings
+
+from common import DATA, ROOT, dataset, read_jsonl, table, write_result
 
 MODES: list[tuple[str, dict[str, Any]]] = [
     ("bm25", {"fusion": "keyword"}),
     ("dense", {"fusion": "dense"}),
     ("rrf", {"fusion": "rrf"}),
     *[
-        (f"weighted {w}", {"fusion": "weighted", "keyword_weight": w, "identifier_keyword_weight": w})
+        (
+            f"weighted {w}",
+            {"fusion": "weighted", "keyword_weight": w, "identifier_keyword_weight": w},
+        )
         for w in (0.1, 0.2, 0.3, 0.4, 0.5)
     ],
     *[
-        (f"adaptive {w}/{wi}", {"fusion": "weighted", "keyword_weight": w, "identifier_keyword_weight": wi})
+        (
+            f"adaptive {w}/{wi}",
+            {"fusion": "weighted", "keyword_weight": w, "identifier_keyword_weight": wi},
+        )
         for w, wi in ((0.1, 0.3), (0.1, 0.5), (0.2, 0.4), (0.2, 0.6), (0.3, 0.6))
     ],
     ("shipped", {}),
@@ -45,7 +52,9 @@ def container_for(name: str) -> Container:
     return container
 
 
-def file_ranking(container: Container, question: str, overrides: dict[str, Any]) -> tuple[list[str], float]:
+def file_ranking(
+    container: Container, question: str, overrides: dict[str, Any]
+) -> tuple[list[str], float]:
     settings = container.settings.retrieve.model_copy(update=overrides)
     from askdocs.retrieve import HybridRetriever
 
@@ -112,7 +121,11 @@ def main() -> None:
     for mode, _ in MODES:
         rows.append(
             [mode]
-            + [results[n]["modes"][mode][m] for n in args.datasets for m in ("hit@1", "hit@5", "mrr@10")]
+            + [
+                results[n]["modes"][mode][m]
+                for n in args.datasets
+                for m in ("hit@1", "hit@5", "mrr@10")
+            ]
         )
     print(table("Retrieval quality (file level)", header, rows))
     shipped = RetrieveSettings()
@@ -122,9 +135,15 @@ def main() -> None:
     print(
         table(
             "Abstention by threshold (best dense cosine)",
-            ["threshold"] + [f"{n} {k}" for n in args.datasets for k in ("answered", "abstained off-topic")],
+            ["threshold"]
+            + [f"{n} {k}" for n in args.datasets for k in ("answered", "abstained off-topic")],
             [
-                [t] + [sweep[t][n][k] for n in args.datasets for k in ("answered_on_topic", "abstained_off_topic")]
+                [t]
+                + [
+                    sweep[t][n][k]
+                    for n in args.datasets
+                    for k in ("answered_on_topic", "abstained_off_topic")
+                ]
                 for t in sweep
             ],
         )

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes import FakeEmbedder
-from fakes_generate import FakeGenerator
 
 from askdocs.container import Container
 from askdocs.settings import ChunkSettings, Settings
+
+from fakes import FakeEmbedder
+from fakes_generate import FakeGenerator
 
 
 def fake_container(data_dir: Path, *, answer: str = "It is 42 [1].") -> Container:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import fake_container
-from fakes_generate import FakeGenerator
-
 from askdocs.container import Container
 from askdocs.models import Answer
 from askdocs.services.answering import NO_ANSWER, AskOptions, answer_payload
+
+from conftest import fake_container
+from fakes_generate import FakeGenerator
 
 GUIDE = """# Widget guide
 
@@ -26,7 +26,9 @@ The widget is 12 centimetres wide and weighs 300 grams.
 def ingest(container: Container, tmp_path: Path) -> None:
     (tmp_path / "guide.md").write_text(GUIDE, encoding="utf-8")
     (tmp_path / "fruit.txt").write_text("Bananas are yellow and grow in bunches.", encoding="utf-8")
-    container.ingestion.ingest_paths([tmp_path / "guide.md", tmp_path / "fruit.txt"], collection="c")
+    container.ingestion.ingest_paths(
+        [tmp_path / "guide.md", tmp_path / "fruit.txt"], collection="c"
+    )
 
 
 def generator_of(container: Container) -> FakeGenerator:
@@ -68,7 +70,16 @@ def test_no_generate_returns_retrieval_only(tmp_path: Path) -> None:
     assert generator_of(container).calls == []
     payload = answer_payload(answer)
     passage = payload["passages"][0]  # type: ignore[index]
-    assert set(passage) >= {"n", "document_id", "source", "page", "heading", "chunk_id", "score", "text"}
+    assert set(passage) >= {
+        "n",
+        "document_id",
+        "source",
+        "page",
+        "heading",
+        "chunk_id",
+        "score",
+        "text",
+    }
     assert payload["cache"] == "miss" and payload["abstained"] is False
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fakes import FakeEmbedder
+import itertools
 
 from askdocs.chunk import chunk_document, embedding_text
 from askdocs.models import ParsedDocument, Section
 from askdocs.settings import ChunkSettings
+
+from fakes import FakeEmbedder
 
 SETTINGS = ChunkSettings(target_tokens=40, overlap_tokens=8, min_tokens=8)
 
@@ -34,7 +36,7 @@ def test_chunks_respect_the_token_limit_and_offsets() -> None:
         assert text == text.strip()
     # Everything is covered, and consecutive chunks overlap a little.
     assert chunks[0].start == 0 and chunks[-1].end == len(body)
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert b.start < a.end, "expected overlap"
         assert b.start > a.start
 

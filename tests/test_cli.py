@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from filegen import make_docx, make_pdf, make_pptx, make_xlsx
 from typer.testing import CliRunner
 
 from askdocs.cli.app import app
+
+from filegen import make_docx, make_pdf, make_pptx, make_xlsx
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -55,7 +56,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
     )
     (root / "deck.pptx").write_bytes(
-        make_pptx([("Roadmap", "Mobile app ships in autumn."), ("Hiring", "We hire ten designers.")])
+        make_pptx(
+            [("Roadmap", "Mobile app ships in autumn."), ("Hiring", "We hire ten designers.")]
+        )
     )
     (root / "prices.xlsx").write_bytes(
         make_xlsx({"Prices": [["product", "price"], ["teapot", 19], ["kettle", 45]]})

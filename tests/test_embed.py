@@ -56,7 +56,9 @@ def test_long_text_is_truncated_at_the_model_limit_not_silently_by_the_tokenizer
     assert float(a @ b) < 0.99  # the tail beyond 128 tokens changed the vector
 
 
-def test_int8_agrees_with_fp32_reference(onnx: OnnxEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_int8_agrees_with_fp32_reference(
+    onnx: OnnxEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     from askdocs.embed.sentence_transformers import SentenceTransformerEmbedder
 
@@ -74,7 +76,9 @@ def test_int8_agrees_with_fp32_reference(onnx: OnnxEmbedder, monkeypatch: pytest
 def test_settings_choose_the_backend(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     st = build_embedder(
-        EmbedSettings(backend="sentence-transformers", st_model=str(default_tokenizer_path().parent))
+        EmbedSettings(
+            backend="sentence-transformers", st_model=str(default_tokenizer_path().parent)
+        )
     )
     assert st.model_id.startswith("st:")
     assert isinstance(build_embedder(EmbedSettings()), OnnxEmbedder)

@@ -27,6 +27,7 @@ from askdocs.generate import (
     extract_citations,
 )
 from askdocs.generate import llamacpp as llamacpp_module
+
 from fakes_generate import FakeGenerator, make_passage
 
 # --- citations ------------------------------------------------------------------------------
@@ -94,9 +95,9 @@ def test_build_messages_numbers_every_passage_with_its_source() -> None:
     messages, used = build_messages(
         "How long do returns last?", passages, FakeGenerator(), max_answer_tokens=100
     )
-    assert [m.role for m in messages] == ["system", "user"]
+    assert (messages[0].role, messages[-1].role) == ("system", "user")
     assert used == passages
-    user = messages[1].content
+    user = messages[-1].content
     assert "[1] (policy.pdf, page 4) Returns are accepted within 30 days." in user
     assert "[2] (faq.md, Orders > Shipping) Shipping is free." in user
     assert "[3] (notes.txt) Support is open on weekdays." in user
@@ -117,8 +118,8 @@ def test_build_messages_drops_lowest_ranked_passages_first() -> None:
     assert 0 < len(used) < len(passages)
     assert used == passages[: len(used)]
     assert _prompt_size(messages, generator.count_tokens) + 8 + 100 <= 400
-    assert f"[{len(used)}]" in messages[1].content
-    assert f"[{len(used) + 1}]" not in messages[1].content
+    assert f"[{len(used)}]" in messages[-1].content
+    assert f"[{len(used) + 1}]" not in messages[-1].content
 
 
 def test_build_messages_truncates_a_passage_at_a_sentence_boundary() -> None:
@@ -126,7 +127,7 @@ def test_build_messages_truncates_a_passage_at_a_sentence_boundary() -> None:
     generator = FakeGenerator(context_tokens=300)
     messages, used = build_messages("Is it covered?", passages, generator, max_answer_tokens=50)
     assert used == passages
-    line = next(ln for ln in messages[1].content.splitlines() if ln.startswith("[1]"))
+    line = next(ln for ln in messages[-1].content.splitlines() if ln.startswith("[1]"))
     assert line.endswith("purchase. …")
     assert _prompt_size(messages, generator.count_tokens) + 8 + 50 <= 300
 
@@ -135,7 +136,7 @@ def test_build_messages_truncates_at_a_word_boundary_without_sentences() -> None
     passages = [make_passage("word " * 1000)]
     generator = FakeGenerator(context_tokens=200)
     messages, _ = build_messages("What?", passages, generator, max_answer_tokens=20)
-    line = next(ln for ln in messages[1].content.splitlines() if ln.startswith("[1]"))
+    line = next(ln for ln in messages[-1].content.splitlines() if ln.startswith("[1]"))
     assert line.endswith(" word …")
 
 
@@ -158,7 +159,7 @@ def test_build_messages_never_overflows_the_context(context: int) -> None:
         assert _prompt_size(messages, generator.count_tokens) + 64 <= context
         assert used == passages[: len(used)]
         for n in range(1, len(used) + 1):
-            assert f"\n[{n}] (" in "\n" + messages[1].content
+            assert f"\n[{n}] (" in "\n" + messages[-1].content
 
 
 def test_build_messages_rejects_a_question_that_cannot_fit() -> None:

@@ -6,11 +6,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import fake_container
-from fakes import FakeEmbedder
 
 from askdocs.container import Container
 from askdocs.errors import DocumentNotFoundError, EmbeddingModelMismatchError
+
+from conftest import fake_container
+from fakes import FakeEmbedder
 
 GUIDE = """# Guide
 
@@ -76,7 +77,9 @@ def test_one_bad_file_does_not_stop_the_batch(container: Container, tmp_path: Pa
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "fake.pdf").write_bytes(b"this is not a pdf at all")
     (tmp_path / "picture.bmp").write_bytes(b"BM\x00\x00")
-    outcomes = {Path(o.source).name: o for o in container.ingestion.ingest_paths([tmp_path], collection="c")}
+    outcomes = {
+        Path(o.source).name: o for o in container.ingestion.ingest_paths([tmp_path], collection="c")
+    }
     assert outcomes["good.md"].status == "added"
     for name in ("empty.txt", "fake.pdf", "picture.bmp"):
         assert outcomes[name].status == "failed"
@@ -149,7 +152,9 @@ def test_crash_before_switch_leaves_old_version_whole(
 
 
 def test_concurrent_reader_sees_one_version(container: Container, tmp_path: Path) -> None:
-    body = "\n\n".join(f"Paragraph {i} about the widget colour and the installer." for i in range(30))
+    body = "\n\n".join(
+        f"Paragraph {i} about the widget colour and the installer." for i in range(30)
+    )
     path = write(tmp_path, "big.txt", body + " version one")
     container.ingestion.ingest_paths([path], collection="c")
     reader = fake_container(container.settings.data_dir)  # a second process's view
@@ -189,7 +194,9 @@ def test_other_embedding_model_is_refused(container: Container, tmp_path: Path) 
         other.retriever.retrieve("installer")
 
 
-def test_second_process_catches_up_and_reindex_rebuilds(container: Container, tmp_path: Path) -> None:
+def test_second_process_catches_up_and_reindex_rebuilds(
+    container: Container, tmp_path: Path
+) -> None:
     write(tmp_path, "guide.md", GUIDE)
     container.ingestion.ingest_paths([tmp_path], collection="c")
     other = fake_container(container.settings.data_dir)

@@ -16,6 +16,7 @@ from pypdf import PdfReader, PdfWriter
 from askdocs.errors import ParseError, UnsupportedFileTypeError
 from askdocs.models import ParsedDocument
 from askdocs.parse import SUPPORTED_SUFFIXES, detect_media_type, parse_document
+
 from filegen import make_docx, make_pdf, make_pptx, make_scanned_pdf, make_xlsx
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

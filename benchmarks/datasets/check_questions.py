@@ -10,7 +10,13 @@ exists in OUT_DIR/corpus; every pattern compiles as a Python regex; kind is one 
 identifier/default/howto/negative; negatives have no pages and no patterns, the others have at
 least one page.  Prints a summary per file and exits 1 if anything is wrong.
 """
-import collections, glob, json, os, re, sys
+
+import collections
+import glob
+import json
+import os
+import re
+import sys
 
 KINDS = {"identifier", "default", "howto", "negative"}
 
@@ -69,8 +75,10 @@ def check_file(path, corpus, seen, problems):
                 problems.append(f"{where}: no pages")
             kinds[kind or "-"] += 1
     total = sum(kinds.values())
-    print(f"{os.path.basename(path)}: {total} questions "
-          + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+    print(
+        f"{os.path.basename(path)}: {total} questions "
+        + ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    )
 
 
 def main(out, files):

@@ -1,4 +1,4 @@
-"""The one Settings object: environment (ASKDOCS_*, nested with __), then askdocs.toml, then defaults."""
+"""The one Settings object: environment (ASKDOCS_*, nested with __), askdocs.toml, defaults."""
 
 from __future__ import annotations
 

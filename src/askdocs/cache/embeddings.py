@@ -1,4 +1,4 @@
-"""Embedding cache in SQLite: a vector is computed once per (model, text sha256), for all documents."""
+"""Embedding cache in SQLite: one vector per (model, text sha256), shared by all documents."""
 
 from __future__ import annotations
 

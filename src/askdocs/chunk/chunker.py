@@ -101,7 +101,9 @@ def chunk_document(
     """Chunk spans for every section, in document order."""
     chunks: list[ChunkSpan] = []
     for section in document.sections:
-        head_tokens = len(token_spans(embedding_text("", section.heading))) if section.heading else 0
+        head_tokens = (
+            len(token_spans(embedding_text("", section.heading))) if section.heading else 0
+        )
         hard_max = max(max_tokens - head_tokens, 16)
         budget = max(min(settings.target_tokens, hard_max) - head_tokens, 16)
         for start, end in _split_section(

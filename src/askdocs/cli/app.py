@@ -46,7 +46,10 @@ def ingest(
     collection = collection or container.settings.collection
     missing = [p for p in paths if not p.exists()]
     files = discover(
-        [p for p in paths if p.exists()], include or (), exclude or (), [container.settings.data_dir]
+        [p for p in paths if p.exists()],
+        include or (),
+        exclude or (),
+        [container.settings.data_dir],
     )
     started = time.perf_counter()
     chunks_done = 0
@@ -68,17 +71,19 @@ def ingest(
             rate = chunks_done / max(time.perf_counter() - started, 1e-6)
             bar.update(task, advance=1, chunks=chunks_done, rate=rate)
 
-        outcomes = container.ingestion.ingest_paths(
-            files, collection=collection, progress=progress
-        )
-    outcomes = [IngestOutcome(str(m), "failed", error="no such file or folder") for m in missing] + outcomes
+        outcomes = container.ingestion.ingest_paths(files, collection=collection, progress=progress)
+    outcomes = [
+        IngestOutcome(str(m), "failed", error="no such file or folder") for m in missing
+    ] + outcomes
     _print_summary(outcomes, time.perf_counter() - started)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
 
 
 def _print_summary(outcomes: list[IngestOutcome], seconds: float) -> None:
-    counts = {s: sum(o.status == s for o in outcomes) for s in ("added", "updated", "unchanged", "failed")}
+    counts = {
+        s: sum(o.status == s for o in outcomes) for s in ("added", "updated", "unchanged", "failed")
+    }
     table = Table(title=f"Ingested in {seconds:.1f}s")
     for name in counts:
         table.add_column(name, justify="right")
@@ -141,7 +146,9 @@ def _print_sources(answer: Answer) -> None:
     for n, passage in enumerate(answer.passages, start=1):
         chunk = passage.chunk
         mark = f"[{n}]" + ("*" if n in cited else "")
-        table.add_row(mark, chunk.source, _location(chunk.page, chunk.heading), f"{passage.score:.3f}")
+        table.add_row(
+            mark, chunk.source, _location(chunk.page, chunk.heading), f"{passage.score:.3f}"
+        )
     out.print(table)
     if answer.quotes:
         out.print("[bold]Supporting quotes[/bold]")
@@ -162,14 +169,24 @@ def documents(
     for r in sorted(records, key=lambda r: (r.collection, r.source)):
         if collection and r.collection != collection:
             continue
-        table.add_row(r.document_id, r.collection, r.source, str(r.version), str(r.chunk_count), r.status, r.updated_at)
+        table.add_row(
+            r.document_id,
+            r.collection,
+            r.source,
+            str(r.version),
+            str(r.chunk_count),
+            r.status,
+            r.updated_at,
+        )
     out.print(table)
 
 
 @app.command()
 def delete(
     document_id: Annotated[str | None, typer.Argument(help="Document id.")] = None,
-    source: Annotated[Path | None, typer.Option(help="Delete by the path it was ingested from.")] = None,
+    source: Annotated[
+        Path | None, typer.Option(help="Delete by the path it was ingested from.")
+    ] = None,
     collection: Annotated[str | None, typer.Option(help="Collection of --source.")] = None,
 ) -> None:
     """Delete a document: it leaves retrieval at once."""
@@ -191,9 +208,10 @@ def reindex() -> None:
     """Rebuild every derived index from the Delta tables."""
     started = time.perf_counter()
     result = _container().index.rebuild()
+    seconds = time.perf_counter() - started
     out.print(
         f"rebuilt the index from documents v{result.documents_version}, chunks "
-        f"v{result.chunks_version}: {result.inserted} passages in {time.perf_counter() - started:.1f}s"
+        f"v{result.chunks_version}: {result.inserted} passages in {seconds:.1f}s"
     )
 
 

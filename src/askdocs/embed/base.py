@@ -32,4 +32,5 @@ def normalise(vectors: npt.NDArray[np.floating]) -> Vectors:
     """Scale rows to unit length (zero rows stay zero)."""
     v = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
-    return (v / np.maximum(norms, 1e-12)).astype(np.float32)
+    out: Vectors = (v / np.maximum(norms, 1e-12)).astype(np.float32)
+    return out

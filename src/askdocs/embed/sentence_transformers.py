@@ -24,8 +24,8 @@ class SentenceTransformerEmbedder:
             ) from exc
         self._model: Any = SentenceTransformer(model, device=device)
         self.model_id = f"st:{model}"
-        self.dimension = int(self._model.get_embedding_dimension())
-        self.max_tokens = int(self._model.max_seq_length) - 2
+        self.dimension = int(self._model.get_embedding_dimension() or 0)
+        self.max_tokens = int(self._model.max_seq_length or 0) - 2
         self._batch_size = batch_size
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:

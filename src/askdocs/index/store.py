@@ -191,17 +191,22 @@ class PassageIndex:
         return inserted, deleted
 
     def _apply_documents(self, db: sqlite3.Connection, version: int) -> int:
-        current = {r.document_id: (r.version, r.collection) for r in self._tables.read_documents(version)}
+        current = {
+            r.document_id: (r.version, r.collection) for r in self._tables.read_documents(version)
+        }
         known = {
             doc: (ver, col)
             for doc, ver, col in db.execute("SELECT document_id, version, collection FROM docs")
         }
-        changed = [doc for doc in current.keys() | known.keys() if current.get(doc) != known.get(doc)]
+        changed = [
+            doc for doc in current.keys() | known.keys() if current.get(doc) != known.get(doc)
+        ]
         for doc in changed:
             if doc in current:
                 ver, col = current[doc]
                 db.execute(
-                    "INSERT OR REPLACE INTO docs (document_id, version, collection) VALUES (?, ?, ?)",
+                    "INSERT OR REPLACE INTO docs (document_id, version, collection)"
+                    " VALUES (?, ?, ?)",
                     (doc, ver, col),
                 )
                 db.execute(
@@ -211,13 +216,15 @@ class PassageIndex:
                 stale = [
                     r[0]
                     for r in db.execute(
-                        "SELECT rowid FROM passages WHERE document_id = ? AND version < ?", (doc, ver)
+                        "SELECT rowid FROM passages WHERE document_id = ? AND version < ?",
+                        (doc, ver),
                     )
                 ]
             else:
                 db.execute("DELETE FROM docs WHERE document_id = ?", (doc,))
                 stale = [
-                    r[0] for r in db.execute("SELECT rowid FROM passages WHERE document_id = ?", (doc,))
+                    r[0]
+                    for r in db.execute("SELECT rowid FROM passages WHERE document_id = ?", (doc,))
                 ]
             for rowid in stale:
                 db.execute("DELETE FROM passages WHERE rowid = ?", (rowid,))
@@ -242,7 +249,7 @@ class PassageIndex:
         with self._lock:
             with self._write() as db:
                 for table in ("passages", "docs", "meta", "fts"):
-                    db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed names
+                    db.execute(f"DELETE FROM {table}")
             self._vectors.clear()
             self._seen = (-2, -2)
             result = self._catch_up()

@@ -123,9 +123,7 @@ class IngestionService:
         progress: Progress | None = None,
     ) -> list[IngestOutcome]:
         missing = [str(p) for p in paths if not p.exists()]
-        outcomes = [
-            IngestOutcome(m, "failed", error="no such file or folder") for m in missing
-        ]
+        outcomes = [IngestOutcome(m, "failed", error="no such file or folder") for m in missing]
         files = discover([p for p in paths if p.exists()], include, exclude, [self.data_dir])
         return outcomes + self._ingest(
             ((str(f), f.read_bytes) for f in files), collection=collection, progress=progress
@@ -279,7 +277,11 @@ class IngestionService:
             self._tables.append_chunks(chunks, vectors, self._embedder.model_id)
             self._tables.commit_documents([p.record for p in group])  # the atomic switch
             self._tables.delete_chunks_where(
-                [(d, p.record.version, "<") for d, p in zip(ids, group, strict=True) if p.status == "updated"]
+                [
+                    (d, p.record.version, "<")
+                    for d, p in zip(ids, group, strict=True)
+                    if p.status == "updated"
+                ]
             )
         except (AskdocsError, OSError) as exc:
             return [IngestOutcome(p.record.source, "failed", error=_reason(exc)) for p in group]

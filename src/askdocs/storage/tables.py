@@ -89,7 +89,10 @@ class DeltaTables:
     def __init__(self, root: Path) -> None:
         self.documents_path = root / "documents"
         self.chunks_path = root / "chunks"
-        for path, schema in ((self.documents_path, DOCUMENTS_SCHEMA), (self.chunks_path, CHUNKS_SCHEMA)):
+        for path, schema in (
+            (self.documents_path, DOCUMENTS_SCHEMA),
+            (self.chunks_path, CHUNKS_SCHEMA),
+        ):
             if not DeltaTable.is_deltatable(str(path)):
                 path.mkdir(parents=True, exist_ok=True)
                 DeltaTable.create(
@@ -195,7 +198,9 @@ class DeltaTables:
         for document_id, version, op in versions:
             if op not in ("<", ">=", "<>"):
                 raise ValueError(op)
-            clauses.append(f"(document_id = '{_check_id(document_id)}' AND version {op} {int(version)})")
+            clauses.append(
+                f"(document_id = '{_check_id(document_id)}' AND version {op} {int(version)})"
+            )
         predicate = " OR ".join(clauses)
         _retry_commit(lambda: DeltaTable(str(self.chunks_path)).delete(predicate))
 
