@@ -15,7 +15,12 @@ from askdocs.settings import RetrieveSettings
 
 # Words that carry no topic; dropping them keeps BM25 queries fast and focused.
 _STOPWORDS = frozenset(
-    ["a", "about", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "doing", "for", "from", "had", "has", "have", "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "or", "our", "should", "so", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your"]
+    """
+    a about an and are as at be been but by can could did do does doing for from had has
+    have how i if in into is it its me my of on or our should so than that the their them
+    then there these they this to was we were what when where which while who whom why will
+    with would you your
+    """.split()
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
 # Names written the way code names things: snake_case, CamelCase, dotted.names, .commands,
