@@ -48,6 +48,7 @@ class Container:
             self.settings.data_dir / "index" / "passages.sqlite",
             self.tables,
             dimension=self.embedder.dimension,
+            ann_threshold=self.settings.retrieve.ann_threshold,
         )
 
     @cached_property

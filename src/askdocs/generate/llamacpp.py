@@ -108,7 +108,11 @@ class LlamaCppGenerator:
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
     ) -> Iterator[str]:
-        """Yield the answer's text pieces; the model stays locked until the iterator ends."""
+        """Yield the answer's text pieces.
+
+        The model stays locked until the iterator is exhausted or closed: a caller that stops
+        early should ``close()`` it (or use ``contextlib.closing``) so others are not kept waiting.
+        """
         chat = [{"role": m.role, "content": m.content} for m in messages]
         with self._lock:
             if self._llama is None:

@@ -37,12 +37,14 @@ class SyncResult:
 class PassageIndex:
     """Keyword and vector search over the live chunks of the Delta tables."""
 
-    def __init__(self, path: Path, tables: DeltaTables, *, dimension: int) -> None:
+    def __init__(
+        self, path: Path, tables: DeltaTables, *, dimension: int, ann_threshold: int = 100_000
+    ) -> None:
         self.path = path
         self._tables = tables
         self._local = threading.local()
         self._lock = threading.RLock()
-        self._vectors = VectorMatrix(dimension)
+        self._vectors = VectorMatrix(dimension, ann_threshold=ann_threshold)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db().executescript(_SCHEMA)
         self._seen = (-2, -2)  # (documents, chunks) versions this process has loaded

@@ -8,12 +8,18 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from askdocs.index.ann import IvfIndex
+
 
 class VectorMatrix:
-    """Rows appended in rowid order; live rows and their collections are re-read on refresh."""
+    """Rows appended in rowid order; live rows and their collections are re-read on refresh.
 
-    def __init__(self, dimension: int) -> None:
+    Past ``ann_threshold`` live rows, searches go through an IVF index built on first use.
+    """
+
+    def __init__(self, dimension: int, *, ann_threshold: int = 100_000) -> None:
         self.dimension = dimension
+        self.ann_threshold = ann_threshold
         self.clear()
 
     def clear(self) -> None:
@@ -23,6 +29,7 @@ class VectorMatrix:
         self._live = np.zeros(0, dtype=bool)
         self._collection = np.zeros(0, dtype=np.int32)
         self._codes: dict[str, int] = {}
+        self._ann: IvfIndex | None = None
 
     @property
     def size(self) -> int:
@@ -61,6 +68,8 @@ class VectorMatrix:
         block = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
         self._matrix[self._n : need] = block.reshape(len(rows), self.dimension)
         self._rowids[self._n : need] = [r[0] for r in rows]
+        if self._ann is not None:
+            self._ann.add(self._matrix[self._n : need], self._rowids[self._n : need])
         self._n = need
 
     def _mask(self, collections: Sequence[str] | None) -> npt.NDArray[np.bool_]:
@@ -74,12 +83,31 @@ class VectorMatrix:
     ) -> list[tuple[int, float]]:
         if not self._n:
             return []
+        mask = self._mask(collections)
+        if int(mask.sum()) > self.ann_threshold:
+            found = self._search_ann(query, mask, n)
+            if found is not None:
+                return found
         scores = self._matrix[: self._n] @ query
-        scores = np.where(self._mask(collections), scores, -np.inf)
+        scores = np.where(mask, scores, -np.inf)
         n = min(n, self._n)
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top])]
         return [(int(self._rowids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+
+    def _search_ann(
+        self, query: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_], n: int
+    ) -> list[tuple[int, float]] | None:
+        if self._ann is None:
+            self._ann = IvfIndex(self._matrix[: self._n], self._rowids[: self._n])
+        # Over-fetch, since dead rows and other collections are filtered out afterwards.
+        share = max(float(mask.sum()) / self._n, 1e-3)
+        ids, scores = self._ann.search(query, min(int(n / share * 1.5) + 10, self._n))
+        pos = np.searchsorted(self._rowids[: self._n], ids)
+        keep = mask[pos]
+        if int(keep.sum()) < n:
+            return None  # too few survivors: let exact search answer
+        return [(int(r), float(s)) for r, s in zip(ids[keep][:n], scores[keep][:n], strict=True)]
 
     def scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
         if not rowids:

@@ -1,0 +1,72 @@
+"""Vector search: exact and IVF agree; liveness and collection filters hold for both."""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib.resources import files
+
+import numpy as np
+import pytest
+
+from askdocs.index.vectors import VectorMatrix
+
+DIM = 32
+
+
+def database(vectors: np.ndarray, collections: list[str], live: list[bool]) -> sqlite3.Connection:
+    db = sqlite3.connect(":memory:")
+    db.executescript(files("askdocs.index").joinpath("schema.sql").read_text())
+    for i, (vector, collection, is_live) in enumerate(zip(vectors, collections, live, strict=True)):
+        db.execute(
+            "INSERT INTO passages (rowid, chunk_id, document_id, version, collection, source,"
+            ' ordinal, text, text_sha256, start, "end", heading, live, vector)'
+            " VALUES (?, ?, 'd', 1, ?, 's', 0, 't', 'h', 0, 1, '[]', ?, ?)",
+            (i + 1, f"c{i}", collection, int(is_live), vector.astype(np.float32).tobytes()),
+        )
+    return db
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, list[str], list[bool]]:
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((40, DIM))
+    x = centres[rng.integers(0, 40, 4000)] + 0.4 * rng.standard_normal((4000, DIM))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    collections = ["a" if i % 3 else "b" for i in range(len(x))]
+    live = [i % 10 != 0 for i in range(len(x))]
+    return x, collections, live
+
+
+def test_exact_search_honours_liveness_and_collections(data: tuple) -> None:  # type: ignore[type-arg]
+    x, collections, live = data
+    matrix = VectorMatrix(DIM, ann_threshold=10**9)
+    matrix.refresh(database(x, collections, live))
+    q = x[0]  # row 1 is dead (i % 10 == 0), so it must not come back
+    hits = matrix.search(q, None, 20)
+    assert 1 not in [r for r, _ in hits]
+    assert all(live[r - 1] for r, _ in hits)
+    only_b = matrix.search(q, ["b"], 20)
+    assert only_b and all(collections[r - 1] == "b" for r, _ in only_b)
+    assert matrix.search(q, ["nope"], 5) == []
+    scores = [s for _, s in hits]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_ivf_recall_against_exact(data: tuple) -> None:  # type: ignore[type-arg]
+    x, collections, live = data
+    db = database(x, collections, live)
+    exact = VectorMatrix(DIM, ann_threshold=10**9)
+    exact.refresh(db)
+    ann = VectorMatrix(DIM, ann_threshold=100)
+    ann.refresh(db)
+    rng = np.random.default_rng(2)
+    recalls = []
+    for i in rng.choice(len(x), 50, replace=False):
+        q = x[i] + 0.1 * rng.standard_normal(DIM).astype(np.float32)
+        q = (q / np.linalg.norm(q)).astype(np.float32)
+        truth = {r for r, _ in exact.search(q, ["a"], 10)}
+        got = ann.search(q, ["a"], 10)
+        assert all(collections[r - 1] == "a" and live[r - 1] for r, _ in got)
+        recalls.append(len(truth & {r for r, _ in got}) / 10)
+    assert ann._ann is not None  # the IVF path really ran
+    assert float(np.mean(recalls)) >= 0.95
