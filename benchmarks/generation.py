@@ -85,6 +85,7 @@ def _worker(runs: int) -> dict[str, Any]:
 
 def _measure(policy: str, busy: bool, runs: int) -> dict[str, Any]:
     env = {**os.environ, "OMP_WAIT_POLICY": policy}
+    load_before = os.getloadavg()[0]  # "idle" only means this benchmark adds no load
     spinner = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy else None
     try:
         out = subprocess.run(
@@ -101,6 +102,7 @@ def _measure(policy: str, busy: bool, runs: int) -> dict[str, Any]:
             spinner.wait()
     result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     result["load"] = "busy" if busy else "idle"
+    result["loadavg_1m_before"] = load_before
     result["ttft_median_s"] = statistics.median(result["ttft_s"])
     result["prompt_tokens_per_s"] = result["prompt_tokens"] / result["ttft_median_s"]
     result["generation_tokens_per_s_median"] = statistics.median(result["generation_tokens_per_s"])

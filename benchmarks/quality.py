@@ -46,7 +46,7 @@ def container_for(name: str) -> Container:
     folder = dataset(name)
     settings = Settings(data_dir=DATA / name / "askdocs-data")
     container = Container(settings)
-    outcomes = container.ingestion.ingest_paths([folder / "corpus"], collection=name)
+    outcomes = container.ingestion.ingest_paths([folder / "corpus"], collection=settings.collection)
     failed = [o for o in outcomes if o.status == "failed"]
     print(f"{name}: {len(outcomes)} files ({len(failed)} failed)", file=sys.stderr)
     return container

@@ -54,7 +54,9 @@ class RetrieveSettings(BaseModel):
     rrf_k: int = 60
     # Best dense cosine below which the documents are taken not to contain the answer.
     abstain_threshold: float = 0.35
-    ann_threshold: int = 100_000
+    # Live passages above which vector search uses the IVF index; exact below. Exact search
+    # reads every vector per query (~40 ms at 100k on 2 cores), IVF about 1 ms.
+    ann_threshold: int = 50_000
 
 
 class GenerateSettings(BaseModel):

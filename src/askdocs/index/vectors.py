@@ -78,6 +78,15 @@ class VectorMatrix:
         codes = [self._codes[c] for c in collections if c in self._codes]
         return self._live & np.isin(self._collection, codes)
 
+    def allowed(self, rowids: Sequence[int], collections: Sequence[str] | None) -> list[bool]:
+        """Whether each row is live (and in one of ``collections``, when given)."""
+        if not rowids or not self._n:
+            return [False] * len(rowids)
+        ids = np.asarray(rowids, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self._rowids[: self._n], ids), self._n - 1)
+        found = self._rowids[pos] == ids
+        return [bool(b) for b in found & self._mask(collections)[pos]]
+
     def search(
         self, query: npt.NDArray[np.float32], collections: Sequence[str] | None, n: int
     ) -> list[tuple[int, float]]:
