@@ -166,3 +166,15 @@ def test_errors_are_one_line_without_traceback(data_dir: Path) -> None:
     )
     assert result.returncode == 2
     assert "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_invalid_setting_is_a_clear_error(data_dir: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "askdocs", "documents"],
+        capture_output=True,
+        text=True,
+        env={"ASKDOCS_DATA_DIR": str(data_dir), "ASKDOCS_RETRIEVE__K": "many", "PATH": "/usr/bin"},
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "retrieve.k" in result.stderr and "Traceback" not in result.stderr

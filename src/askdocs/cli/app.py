@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from askdocs.container import Container, build
-from askdocs.errors import AskdocsError
+from askdocs.errors import AskdocsError, ConfigurationError
 from askdocs.models import Answer
 from askdocs.services.answering import AskOptions, answer_payload
 from askdocs.services.ingestion import IngestOutcome, discover
@@ -31,7 +32,16 @@ err = Console(stderr=True, highlight=False)
 
 
 def _container() -> Container:
-    return build(Settings())
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(
+            f"invalid settings ({problems}); check the ASKDOCS_* variables and askdocs.toml"
+        ) from exc
+    return build(settings)
 
 
 @app.command()
