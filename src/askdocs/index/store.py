@@ -20,6 +20,7 @@ import pyarrow as pa
 from askdocs.errors import EmbeddingModelMismatchError
 from askdocs.index.vectors import VectorMatrix
 from askdocs.models import Chunk
+from askdocs.storage.sqlite import ThreadLocalSqlite
 from askdocs.storage.tables import DeltaTables
 
 _SCHEMA = files("askdocs.index").joinpath("schema.sql").read_text(encoding="utf-8")
@@ -52,24 +53,13 @@ class PassageIndex:
     ) -> None:
         self.path = path
         self._tables = tables
-        self._local = threading.local()
+        self._db = ThreadLocalSqlite(path, _TEMP_SCHEMA)
         self._lock = threading.RLock()
         self._vectors = VectorMatrix(dimension, ann_threshold=ann_threshold)
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._db().executescript(_SCHEMA)
         self._seen = (-2, -2)  # (documents, chunks) versions this process has loaded
 
     # -- connections ------------------------------------------------------------------------
-
-    def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(_TEMP_SCHEMA)
-            self._local.db = db
-        return db
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
