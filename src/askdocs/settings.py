@@ -66,6 +66,9 @@ class GenerateSettings(BaseModel):
     gguf_path: Path | None = None
     context_tokens: int = 2048
     max_answer_tokens: int = 256
+    # The best passages shown to the model; fewer means a faster first token and less for a
+    # small model to copy. The answer still lists all k retrieved passages.
+    prompt_passages: int = 3
     temperature: float = 0.0
     threads: int = 0
     openai_base_url: str = "http://127.0.0.1:8080/v1"

@@ -11,8 +11,10 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from askdocs.container import Container, build
 from askdocs.errors import AskdocsError, ConfigurationError
@@ -125,15 +127,20 @@ def ask(
         sys.stdout.write(json.dumps(answer_payload(answer), ensure_ascii=False) + "\n")
         return
     final: Answer | None = None
-    for event in container.answering.stream(question, options):
-        if isinstance(event, Answer):
-            final = event
-        else:
-            sys.stdout.write(event)
-            sys.stdout.flush()
+    # The model's words stream as they come; once its citations are checked, the checked
+    # answer replaces them (an unsupported [n] is dropped, so the two can differ).
+    with Live(Text(""), console=out, auto_refresh=False, transient=not out.is_terminal) as live:
+        streamed = ""
+        for event in container.answering.stream(question, options):
+            if isinstance(event, Answer):
+                final = event
+                live.update(Text(event.answer), refresh=True)
+            elif out.is_terminal:
+                streamed += event
+                live.update(Text(streamed), refresh=True)
     assert final is not None
-    if final.answer:
-        sys.stdout.write("\n")
+    if not out.is_terminal and final.answer:
+        out.print(Text(final.answer))
     _print_sources(final)
 
 

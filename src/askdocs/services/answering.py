@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from askdocs.embed.base import Embedder
-from askdocs.generate import Generator, build_messages, clean_answer, extract_citations
+from askdocs.generate import Generator, build_messages, extract_citations
+from askdocs.generate.attribution import attribute
 from askdocs.models import Answer, Citation, Passage, Quote
 from askdocs.retrieve import HybridRetriever
 from askdocs.settings import GenerateSettings, RetrieveSettings
@@ -74,17 +75,30 @@ class AnsweringService:
             gen_started = time.perf_counter()
             generator = self._generator()
             messages, used = build_messages(
-                question, passages, generator, max_answer_tokens=self._generate.max_answer_tokens
+                question,
+                passages[: self._generate.prompt_passages],
+                generator,
+                max_answer_tokens=self._generate.max_answer_tokens,
             )
-            pieces = []
-            for piece in generator.stream(
+            pieces: list[str] = []
+            stream = generator.stream(
                 messages,
                 max_tokens=self._generate.max_answer_tokens,
                 temperature=self._generate.temperature,
-            ):
-                pieces.append(piece)
-                yield piece
-            text = clean_answer("".join(pieces).strip(), len(used))
+            )
+            try:
+                for piece in stream:
+                    pieces.append(piece)
+                    yield piece
+                    # A small model that has answered goes on to copy passages: one
+                    # paragraph is the answer.
+                    if "\n\n" in "".join(pieces).strip():
+                        break
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+            text = attribute("".join(pieces).strip().split("\n\n")[0], used)
             citations = [Citation(n, used[n - 1]) for n in extract_citations(text, len(used))]
             timings["generate"] = (time.perf_counter() - gen_started) * 1000
         quotes = [] if abstained else self._quotes(question, text, passages)
