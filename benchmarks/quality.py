@@ -20,23 +20,48 @@ from askdocs.settings import RetrieveSettings, Settings
 
 from common import DATA, ROOT, dataset, read_jsonl, table, write_result
 
+NO_PRIOR = {"length_prior": 0.0}
 MODES: list[tuple[str, dict[str, Any]]] = [
-    ("bm25", {"fusion": "keyword"}),
-    ("dense", {"fusion": "dense"}),
-    ("rrf", {"fusion": "rrf"}),
+    ("bm25", {"fusion": "keyword", **NO_PRIOR}),
+    ("dense", {"fusion": "dense", **NO_PRIOR}),
+    ("rrf", {"fusion": "rrf", **NO_PRIOR}),
     *[
         (
             f"weighted {w}",
-            {"fusion": "weighted", "keyword_weight": w, "identifier_keyword_weight": w},
+            {"fusion": "weighted", "keyword_weight": w, "identifier_keyword_weight": w, **NO_PRIOR},
         )
-        for w in (0.1, 0.2, 0.3, 0.4, 0.5)
+        for w in (0.1, 0.2, 0.3, 0.5)
     ],
     *[
         (
             f"adaptive {w}/{wi}",
-            {"fusion": "weighted", "keyword_weight": w, "identifier_keyword_weight": wi},
+            {
+                "fusion": "weighted",
+                "keyword_weight": w,
+                "identifier_keyword_weight": wi,
+                **NO_PRIOR,
+            },
         )
-        for w, wi in ((0.1, 0.3), (0.1, 0.5), (0.2, 0.4), (0.2, 0.6), (0.3, 0.6))
+        for w, wi in ((0.1, 0.3), (0.1, 0.5), (0.2, 0.6))
+    ],
+    ("dense + prior", {"fusion": "dense"}),
+    *[
+        (
+            f"adaptive {w}/{wi} + prior {b}",
+            {
+                "fusion": "weighted",
+                "keyword_weight": w,
+                "identifier_keyword_weight": wi,
+                "length_prior": b,
+            },
+        )
+        for w, wi, b in (
+            (0.1, 0.1, 0.02),
+            (0.1, 0.5, 0.01),
+            (0.1, 0.5, 0.02),
+            (0.1, 0.5, 0.03),
+            (0.2, 0.6, 0.02),
+        )
     ],
     ("shipped", {}),
 ]

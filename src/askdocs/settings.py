@@ -47,13 +47,16 @@ class RetrieveSettings(BaseModel):
     candidates: int = 50
     fusion: Literal["dense", "keyword", "rrf", "weighted"] = "weighted"
     # Weight of the keyword score in the weighted fusion; chosen by benchmarks/quality.py.
-    keyword_weight: float = 0.3
+    keyword_weight: float = 0.1
     # Used instead when the question names an identifier (snake_case, .command, CamelCase...),
     # where exact keyword matches matter more; chosen by benchmarks/quality.py.
     identifier_keyword_weight: float = 0.5
     rrf_k: int = 60
+    # Subtracted from a passage's score per log(1 + passages in its document): the best of
+    # many passages is high by chance alone, so long documents would crowd out short ones.
+    length_prior: float = 0.02
     # Best dense cosine below which the documents are taken not to contain the answer.
-    abstain_threshold: float = 0.35
+    abstain_threshold: float = 0.40
     # Live passages above which vector search uses the IVF index; exact below. Exact search
     # reads every vector per query (~40 ms at 100k on 2 cores), IVF about 1 ms.
     ann_threshold: int = 50_000

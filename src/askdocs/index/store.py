@@ -266,6 +266,9 @@ class PassageIndex:
     ) -> list[tuple[int, float]]:
         return self._vectors.search(query, collections, n)
 
+    def document_sizes(self, rowids: Sequence[int]) -> list[int]:
+        return self._vectors.document_sizes(rowids)
+
     def dense_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
         return self._vectors.scores(query, rowids)
 

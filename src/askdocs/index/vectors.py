@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -29,6 +30,7 @@ class VectorMatrix:
         self._live = np.zeros(0, dtype=bool)
         self._collection = np.zeros(0, dtype=np.int32)
         self._codes: dict[str, int] = {}
+        self._doc_passages = np.zeros(0, dtype=np.int32)
         self._ann: IvfIndex | None = None
 
     @property
@@ -43,15 +45,20 @@ class VectorMatrix:
         ).fetchall()
         if new:
             self._append(new)
-        live_rows = db.execute("SELECT rowid, collection FROM passages WHERE live = 1").fetchall()
+        live_rows = db.execute(
+            "SELECT rowid, collection, document_id FROM passages WHERE live = 1"
+        ).fetchall()
         live = np.zeros(self._n, dtype=bool)
         collection = np.full(self._n, -1, dtype=np.int32)
+        doc_passages = np.zeros(self._n, dtype=np.int32)
         if live_rows:
             ids = np.fromiter((r[0] for r in live_rows), dtype=np.int64, count=len(live_rows))
             pos = np.searchsorted(self._rowids[: self._n], ids)
             live[pos] = True
             collection[pos] = [self._codes.setdefault(r[1], len(self._codes)) for r in live_rows]
-        self._live, self._collection = live, collection
+            sizes = Counter(r[2] for r in live_rows)
+            doc_passages[pos] = [sizes[r[2]] for r in live_rows]
+        self._live, self._collection, self._doc_passages = live, collection, doc_passages
         # Rows deleted from the index stay in memory until they are a third of it.
         if self._n > 1000 and live.sum() < self._n * 2 / 3:
             self.clear()
@@ -77,6 +84,13 @@ class VectorMatrix:
             return self._live
         codes = [self._codes[c] for c in collections if c in self._codes]
         return self._live & np.isin(self._collection, codes)
+
+    def document_sizes(self, rowids: Sequence[int]) -> list[int]:
+        """Live passages of the document each row belongs to."""
+        if not rowids or not self._n:
+            return [0] * len(rowids)
+        pos = np.searchsorted(self._rowids[: self._n], np.asarray(rowids, dtype=np.int64))
+        return [int(v) for v in self._doc_passages[np.minimum(pos, self._n - 1)]]
 
     def allowed(self, rowids: Sequence[int], collections: Sequence[str] | None) -> list[bool]:
         """Whether each row is live (and in one of ``collections``, when given)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections.abc import Sequence
@@ -88,6 +89,14 @@ class HybridRetriever:
             self._index.keyword(query_terms(question), collections, n) if fusion != "dense" else []
         )
         scores = self._fuse(question, query, dense, keyword, fusion)
+        # The prior is in cosine units: it suits the score-valued fusions, not rank-based RRF.
+        if self._settings.length_prior and scores and fusion in ("dense", "weighted"):
+            rowids = list(scores)
+            sizes = self._index.document_sizes(rowids)
+            prior = self._settings.length_prior
+            scores = {
+                r: scores[r] - prior * math.log1p(n) for r, n in zip(rowids, sizes, strict=True)
+            }
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
         chunks = self._index.chunks([rowid for rowid, _ in ranked])
         passages = [Passage(chunks[r], s) for r, s in ranked if r in chunks]
