@@ -31,9 +31,12 @@ CREATE VIRTUAL TABLE IF NOT EXISTS temp.probe USING fts5(x, tokenize = 'porter u
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.probe_terms USING fts5vocab(temp, probe, instance);
 CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_terms USING fts5vocab(main, fts, row);
 """
-# Always match the rarest few terms; match the others only if they are not common.
-_KEEP = 5
+# Always match the rarest term; add rarer-first others while they are not common and the rows
+# FTS5 must score stay within the budget (~8 ms at 100k passages on 2 cores; measured with
+# benchmarks/query.py, at a cost of under 0.02 MRR on benchmarks/quality.py).
+_KEEP = 1
 _COMMON = 0.2
+_POSTINGS_BUDGET = 8000
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class PassageIndex:
         self._vectors = VectorMatrix(dimension, ann_threshold=ann_threshold)
         self._db().executescript(_SCHEMA)
         self._seen = (-2, -2)  # (documents, chunks) versions this process has loaded
+        self._term_counts: dict[str, int] = {}
 
     # -- connections ------------------------------------------------------------------------
 
@@ -238,6 +242,7 @@ class PassageIndex:
         versions = self.versions()
         if versions == self._seen:
             return
+        self._term_counts.clear()
         db = self._db()
         # One read transaction, so rows and live flags come from the same committed state.
         db.execute("BEGIN")
@@ -303,28 +308,40 @@ class PassageIndex:
             limit *= 4
 
     def _selective_terms(self, terms: Sequence[str]) -> list[str]:
-        """The terms worth matching: those in the index, rarest first, dropping the common ones
-        (in more than ``_COMMON`` of passages) once ``_KEEP`` rarer ones are kept."""
-        if not terms:
-            return []
-        db = self._db()
-        # Stem the words with FTS5's own tokenizer, via a scratch table, to look up how many
-        # passages hold each stem.
-        db.execute("DELETE FROM temp.probe")
-        db.executemany("INSERT INTO temp.probe (rowid, x) VALUES (?, ?)", list(enumerate(terms)))
-        stems: dict[int, str] = {}
-        for term, doc in db.execute("SELECT term, doc FROM temp.probe_terms"):
-            stems.setdefault(int(doc), str(term))
-        total = max(self._vectors.size, 1)
-        counts: dict[str, int] = {}
-        for i, word in enumerate(terms):
-            if i in stems:
-                row = db.execute("SELECT doc FROM temp.fts_terms WHERE term = ?", (stems[i],))
-                found = row.fetchone()
-                if found and found[0]:
-                    counts[word] = int(found[0])
+        """The terms worth matching, rarest first: always the ``_KEEP`` rarest, then others
+        while they are not common (in more than ``_COMMON`` of passages) and the rows to score
+        stay within ``_POSTINGS_BUDGET``, which bounds the query's cost on large indexes."""
+        counts = {w: c for w in terms if (c := self._passage_count(w))}
         ranked = sorted(counts, key=counts.__getitem__)
-        return [w for i, w in enumerate(ranked) if i < _KEEP or counts[w] <= _COMMON * total]
+        total = max(self._vectors.size, 1)
+        kept: list[str] = []
+        postings = 0
+        for i, word in enumerate(ranked):
+            postings += counts[word]
+            if i >= _KEEP and (counts[word] > _COMMON * total or postings > _POSTINGS_BUDGET):
+                break
+            kept.append(word)
+        return kept
+
+    def _passage_count(self, word: str) -> int:
+        """How many passages hold ``word`` (as FTS5 stems it); cached until the index moves."""
+        if word in self._term_counts:
+            return self._term_counts[word]
+        db = self._db()
+        # Stem with FTS5's own tokenizer, via a scratch table, then read the stem's count.
+        db.execute("DELETE FROM temp.probe")
+        db.execute("INSERT INTO temp.probe (rowid, x) VALUES (1, ?)", (word,))
+        stem = db.execute("SELECT term FROM temp.probe_terms LIMIT 1").fetchone()
+        found = (
+            db.execute("SELECT doc FROM temp.fts_terms WHERE term = ?", (stem[0],)).fetchone()
+            if stem
+            else None
+        )
+        count = int(found[0]) if found and found[0] else 0
+        if len(self._term_counts) > 100_000:
+            self._term_counts.clear()
+        self._term_counts[word] = count
+        return count
 
     def chunks(self, rowids: Sequence[int]) -> dict[int, Chunk]:
         if not rowids:
