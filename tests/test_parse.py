@@ -591,3 +591,11 @@ def test_docx_text_inside_content_controls_is_kept() -> None:
     doc = parse_document(buffer.getvalue(), "template.docx")
     assert section_texts(doc) == ["Terms\n\nWrapped."]
     assert headings(doc) == [("Terms",)]
+
+
+def test_sphinx_sources_are_read_as_what_they_are() -> None:
+    rst = b"Title\n=====\n\nIntro.\n\nUsage\n-----\n\nCall it.\n"
+    assert detect_media_type(rst, "json.rst.txt") == "text/x-rst"
+    parsed = parse_document(rst, "library-json.rst.txt")
+    assert ("Title", "Usage") in [s.heading for s in parsed.sections]
+    assert detect_media_type(b"# Hi\n", "page.md.txt") == "text/markdown"

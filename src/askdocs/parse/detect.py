@@ -70,8 +70,16 @@ def _sniff_zip(data: bytes) -> str:
     return media.ZIP
 
 
+# Sphinx publishes page sources as name.rst.txt (and MyST's as name.md.txt): read them as
+# what they are, so they keep their heading paths.
+_COMPOUND_SUFFIXES = {".rst.txt": ".rst", ".md.txt": ".md"}
+
+
 def _suffix(name: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    for compound, suffix in _COMPOUND_SUFFIXES.items():
+        if base.lower().endswith(compound) and len(base) > len(compound):
+            return suffix
     stem, dot, ext = base.rpartition(".")
     return f".{ext.lower()}" if dot and stem else ""
 

@@ -29,7 +29,7 @@ from askdocs.settings import ChunkSettings
 from askdocs.storage.blobs import LocalBlobStore, sha256_hex
 from askdocs.storage.tables import DeltaTables
 
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 _GROUP_CHUNKS = 256
 _GROUP_FILES = 64
 

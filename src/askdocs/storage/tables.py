@@ -213,7 +213,3 @@ class DeltaTables:
 
     def read_chunks(self, version: int | None = None) -> pa.Table:
         return DeltaTable(str(self.chunks_path), version=version).to_pyarrow_table()
-
-    def read_document_chunks(self, document_id: str, version: int) -> pa.Table:
-        filters = [("document_id", "=", _check_id(document_id)), ("version", "=", int(version))]
-        return DeltaTable(str(self.chunks_path)).to_pyarrow_table(filters=filters)
