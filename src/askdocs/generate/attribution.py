@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from askdocs.generate.prompt import clean_answer, extract_citations
+from askdocs.generate.prompt import clean_answer, extract_citations, location_parts
 from askdocs.models import Passage
 
 _WORD = re.compile(r"[a-z0-9_]+")
@@ -39,12 +39,7 @@ def _support(sentence: set[str], passage: set[str]) -> float:
 def strip_echoed_headers(answer: str, used: Sequence[Passage]) -> str:
     """Remove "(source, page 2)"-style passage headers the model copied into its answer."""
     for passage in used:
-        chunk = passage.chunk
-        where = [chunk.source]
-        if chunk.page is not None:
-            where.append(f"page {chunk.page}")
-        if chunk.heading:
-            where.append(" > ".join(chunk.heading))
+        where = location_parts(passage)
         for size in range(len(where), 0, -1):
             answer = answer.replace("(" + ", ".join(where[:size]) + ")", "")
     return re.sub(r"[ \t]{2,}", " ", answer).strip()

@@ -32,16 +32,21 @@ def _template() -> tuple[tuple[str, str], ...]:
     return tuple((role, body.strip()) for role, body in zip(parts[1::2], parts[2::2], strict=True))
 
 
-def render_passage(n: int, passage: Passage, text: str | None = None) -> str:
-    """Render ``[n] (source, page or heading) text`` on one line."""
+def location_parts(passage: Passage) -> list[str]:
+    """Where a passage comes from: source, then page and heading path when known."""
     chunk = passage.chunk
     where = [chunk.source]
     if chunk.page is not None:
         where.append(f"page {chunk.page}")
     if chunk.heading:
         where.append(" > ".join(chunk.heading))
-    body = " ".join((chunk.text if text is None else text).split())
-    return f"[{n}] ({', '.join(where)}) {body}"
+    return where
+
+
+def render_passage(n: int, passage: Passage, text: str | None = None) -> str:
+    """Render ``[n] (source, page or heading) text`` on one line."""
+    body = " ".join((passage.chunk.text if text is None else text).split())
+    return f"[{n}] ({', '.join(location_parts(passage))}) {body}"
 
 
 def _messages(question: str, rendered: Sequence[str]) -> list[Message]:
