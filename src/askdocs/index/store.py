@@ -103,8 +103,8 @@ class PassageIndex:
         """Catch up with the Delta tables if they moved; cheap (two stats) when they did not."""
         with self._lock:
             dv_known, cv_known = self.versions()
-            dv = self._tables.documents_version(max(dv_known, 0) if dv_known >= 0 else -1)
-            cv = self._tables.chunks_version(max(cv_known, 0) if cv_known >= 0 else -1)
+            dv = self._tables.documents_version(dv_known)
+            cv = self._tables.chunks_version(cv_known)
             result = None
             if (dv, cv) != (dv_known, cv_known):
                 result = self._catch_up()
