@@ -9,7 +9,7 @@ from askdocs.models import Answer
 from askdocs.services.answering import NO_ANSWER, AskOptions, answer_payload
 
 from conftest import fake_container
-from fakes_generate import FakeGenerator
+from fakes_generate import FakeGenerator, make_passage
 
 GUIDE = """# Widget guide
 
@@ -95,3 +95,12 @@ def test_empty_index_abstains(tmp_path: Path) -> None:
     container = fake_container(tmp_path / "data")
     answer = container.answering.answer("anything at all?")
     assert answer.abstained and answer.passages == []
+
+
+def test_quotes_stay_short_for_text_without_sentence_ends(tmp_path: Path) -> None:
+    container = fake_container(tmp_path / "data")
+    rows = "\n".join(f"widget {i}; colour teal; size {i} cm; weight {i * 10} g" for i in range(40))
+    assert len(rows) > 1000
+    quotes = container.answering._quotes("widget colour", "", [make_passage(rows)])
+    assert quotes and all(len(q.text) <= 302 for q in quotes)
+    assert quotes[0].text.startswith("widget 0; colour teal") and quotes[0].text.endswith("…")

@@ -20,6 +20,7 @@ from askdocs.settings import GenerateSettings, RetrieveSettings
 
 NO_ANSWER = "The documents do not contain an answer to this question."
 # A sentence ends at . ! ? followed by white space, or at a blank line.
+_QUOTE_CHARS = 300
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 
@@ -119,6 +120,9 @@ class AnsweringService:
         for n, passage in enumerate(passages[:3], start=1):
             for part in _SENTENCE_BREAK.split(passage.chunk.text):
                 sentence = " ".join(part.split())
+                if len(sentence) > _QUOTE_CHARS:
+                    # Tables and lists have no sentence ends: quote the start of the run.
+                    sentence = sentence[:_QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
                 if len(sentence) >= 20:
                     sentences.append((n, passage.chunk.chunk_id, sentence))
         sentences = sentences[:40]
