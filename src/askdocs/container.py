@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 
+from askdocs.cache.answers import SqliteAnswerCache
 from askdocs.cache.embeddings import SqliteEmbeddingCache
 from askdocs.embed import Embedder, build_embedder
 from askdocs.generate.base import Generator
@@ -43,6 +44,10 @@ class Container:
         return SqliteEmbeddingCache(self.settings.data_dir / "cache" / "embeddings.sqlite")
 
     @cached_property
+    def answer_cache(self) -> SqliteAnswerCache:
+        return SqliteAnswerCache(self.settings.data_dir / "cache" / "answers.sqlite")
+
+    @cached_property
     def index(self) -> PassageIndex:
         return PassageIndex(
             self.settings.data_dir / "index" / "passages.sqlite",
@@ -64,6 +69,7 @@ class Container:
             self.embed_cache,
             self.settings.chunk,
             self.settings.data_dir,
+            self.answer_cache,
         )
 
     def generator(self) -> Generator:
@@ -80,6 +86,8 @@ class Container:
             self.generator,
             self.settings.retrieve,
             self.settings.generate,
+            index=self.index,
+            cache=self.answer_cache,
         )
 
 

@@ -118,10 +118,13 @@ def ask(
     k: Annotated[int | None, typer.Option("-k", help="Passages to retrieve.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     no_generate: Annotated[bool, typer.Option("--no-generate", help="Retrieval only.")] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Do not use cached answers.")
+    ] = False,
 ) -> None:
     """Answer a question from the ingested files, with numbered sources."""
     container = _container()
-    options = AskOptions(tuple(collection or ()), k, not no_generate)
+    options = AskOptions(tuple(collection or ()), k, not no_generate, not no_cache)
     if as_json:
         answer = container.answering.answer(question, options)
         sys.stdout.write(json.dumps(answer_payload(answer), ensure_ascii=False) + "\n")

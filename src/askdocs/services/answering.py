@@ -4,6 +4,7 @@ citations mapped back to sources, plus extractive quotes a reader can check.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -11,9 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from askdocs.cache.answers import (
+    CachedAnswer,
+    SqliteAnswerCache,
+    cache_key,
+    passage_keys,
+)
 from askdocs.embed.base import Embedder
-from askdocs.generate import Generator, build_messages, extract_citations
+from askdocs.generate import PROMPT_VERSION, Generator, build_messages, extract_citations
 from askdocs.generate.attribution import attribute
+from askdocs.index import PassageIndex
 from askdocs.models import Answer, Citation, Passage, Quote
 from askdocs.retrieve import HybridRetriever
 from askdocs.settings import GenerateSettings, RetrieveSettings
@@ -31,6 +39,7 @@ class AskOptions:
     collections: tuple[str, ...] = ()
     k: int | None = None
     generate: bool = True
+    use_cache: bool = True
 
 
 class AnsweringService:
@@ -43,7 +52,12 @@ class AnsweringService:
         generator: Callable[[], Generator],
         retrieve_settings: RetrieveSettings,
         generate_settings: GenerateSettings,
+        *,
+        index: PassageIndex | None = None,
+        cache: SqliteAnswerCache | None = None,
     ) -> None:
+        self._index = index
+        self._cache = cache if index is not None else None
         self._retriever = retriever
         self._embedder = embedder
         self._generator = generator
@@ -62,12 +76,34 @@ class AnsweringService:
         """Yields answer text pieces as they are generated, then the final Answer."""
         started = time.perf_counter()
         question = question.strip()
+        key, entry = None, None
+        # Only generated answers are cached: retrieval alone and abstentions are cheap.
+        cached = self._cache is not None and options.use_cache and options.generate
+        if cached and self._cache is not None and self._index is not None:
+            key = cache_key(question, options.collections, self._answer_settings(options))
+            entry = self._cache.get(key)
+            if entry is not None:
+                self._index.sync()
+                if entry.versions == self._index.versions():
+                    yield from self._serve_cached(question, key, entry, started)
+                    return
         retrieval = self._retriever.retrieve(
             question, collections=options.collections or None, k=options.k
         )
         timings = dict(retrieval.timings_ms)
         passages = retrieval.passages
         abstained = not passages or retrieval.best_dense < self._retrieve.abstain_threshold
+        prompt_keys = passage_keys(passages[: self._generate.prompt_passages])
+        # The index moved since this answer was cached: it still holds only if the prompt would
+        # get the same passages, unchanged.
+        if (
+            key is not None
+            and entry is not None
+            and not abstained
+            and entry.passages == prompt_keys
+        ):
+            yield from self._serve_cached(question, key, entry, started)
+            return
         text, citations = "", []
         if abstained:
             text = NO_ANSWER
@@ -104,7 +140,7 @@ class AnsweringService:
             timings["generate"] = (time.perf_counter() - gen_started) * 1000
         quotes = [] if abstained else self._quotes(question, text, passages)
         timings["total"] = (time.perf_counter() - started) * 1000
-        yield Answer(
+        answer = Answer(
             question=question,
             answer=text,
             citations=citations,
@@ -113,6 +149,38 @@ class AnsweringService:
             quotes=quotes,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
         )
+        if (
+            key is not None
+            and self._cache is not None
+            and self._index is not None
+            and not abstained
+        ):
+            self._cache.put(key, answer, prompt_keys, self._index.versions())
+        yield answer
+
+    def _answer_settings(self, options: AskOptions) -> dict[str, object]:
+        """Everything besides the question and scope that shapes a generated answer."""
+        return {
+            "embedder": self._embedder.model_id,
+            "prompt": PROMPT_VERSION,
+            "k": options.k or self._retrieve.k,
+            "retrieve": self._retrieve.model_dump(mode="json"),
+            "generate": self._generate.model_dump(mode="json"),
+        }
+
+    def _serve_cached(
+        self, question: str, key: str, entry: CachedAnswer, started: float
+    ) -> Iterator[str | Answer]:
+        assert self._cache is not None and self._index is not None
+        self._cache.touch(key, self._index.versions())
+        answer = dataclasses.replace(
+            entry.answer,
+            question=question,
+            cache="exact",
+            timings_ms={"total": round((time.perf_counter() - started) * 1000, 3)},
+        )
+        yield answer.answer
+        yield answer
 
     def _quotes(self, question: str, answer: str, passages: Sequence[Passage]) -> list[Quote]:
         """The sentences of the top passages closest to the question and answer."""

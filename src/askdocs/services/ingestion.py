@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from askdocs.cache.answers import SqliteAnswerCache
 from askdocs.cache.embeddings import SqliteEmbeddingCache
 from askdocs.chunk import chunk_document, embedding_text
 from askdocs.embed.base import Embedder
@@ -100,8 +101,10 @@ class IngestionService:
         embed_cache: SqliteEmbeddingCache,
         chunking: ChunkSettings,
         data_dir: Path,
+        answer_cache: SqliteAnswerCache | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self._answers = answer_cache
         self._blobs = blobs
         self._tables = tables
         self._embedder = embedder
@@ -139,8 +142,14 @@ class IngestionService:
                 f"no document {document_id!r}: `askdocs documents` lists the ids"
             )
         self._tables.delete_document(document_id)  # invisible from here on
+        self._forget_answers([document_id])
         self._tables.delete_chunks(document_id)
         return record
+
+    def _forget_answers(self, document_ids: list[str]) -> None:
+        """Cached answers that quoted these documents go too: their text must not live on."""
+        if self._answers is not None and document_ids:
+            self._answers.purge_documents(document_ids)
 
     def delete_source(self, source: str, collection: str) -> DocumentRecord:
         return self.delete(document_id_for(collection, source))
@@ -276,6 +285,7 @@ class IngestionService:
             )
             self._tables.append_chunks(chunks, vectors, self._embedder.model_id)
             self._tables.commit_documents([p.record for p in group])  # the atomic switch
+            self._forget_answers([p.record.document_id for p in group if p.status == "updated"])
             self._tables.delete_chunks_where(
                 [
                     (d, p.record.version, "<")
