@@ -52,6 +52,7 @@ bench: $(TEST_STAMP)
 	$(PY) benchmarks/ingestion.py
 	$(PY) benchmarks/query.py
 	$(PY) benchmarks/generation.py
+	$(PY) benchmarks/cache.py
 
 clean:
 	rm -rf $(VENV) .askdocs-data .pytest_cache .mypy_cache .ruff_cache
