@@ -20,7 +20,7 @@ from askdocs.container import Container, build
 from askdocs.errors import AskdocsError, ConfigurationError
 from askdocs.models import Answer
 from askdocs.services.answering import AskOptions, answer_payload
-from askdocs.services.ingestion import IngestOutcome, discover
+from askdocs.services.ingestion import IngestOutcome
 from askdocs.settings import Settings
 
 app = typer.Typer(
@@ -56,12 +56,8 @@ def ingest(
     """Add or update files; unchanged files are skipped. Exits 1 if any file failed."""
     container = _container()
     collection = collection or container.settings.collection
-    missing = [p for p in paths if not p.exists()]
-    files = discover(
-        [p for p in paths if p.exists()],
-        include or (),
-        exclude or (),
-        [container.settings.data_dir],
+    files, missing = container.ingestion.find_files(
+        paths, include=include or (), exclude=exclude or ()
     )
     started = time.perf_counter()
     chunks_done = 0
@@ -83,10 +79,9 @@ def ingest(
             rate = chunks_done / max(time.perf_counter() - started, 1e-6)
             bar.update(task, advance=1, chunks=chunks_done, rate=rate)
 
-        outcomes = container.ingestion.ingest_paths(files, collection=collection, progress=progress)
-    outcomes = [
-        IngestOutcome(str(m), "failed", error="no such file or folder") for m in missing
-    ] + outcomes
+        outcomes = missing + container.ingestion.ingest_files(
+            files, collection=collection, progress=progress
+        )
     _print_summary(outcomes, time.perf_counter() - started)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)

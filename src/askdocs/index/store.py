@@ -108,7 +108,8 @@ class PassageIndex:
             result = None
             if (dv, cv) != (dv_known, cv_known):
                 result = self._catch_up()
-            self._load_vectors()
+                dv_known, cv_known = result.documents_version, result.chunks_version
+            self._load_vectors((dv_known, cv_known))
             return result
 
     def _catch_up(self) -> SyncResult:
@@ -238,8 +239,8 @@ class PassageIndex:
                 db.execute("DELETE FROM fts WHERE rowid = ?", (rowid,))
         return len(changed)
 
-    def _load_vectors(self) -> None:
-        versions = self.versions()
+    def _load_vectors(self, versions: tuple[int, int]) -> None:
+        """Bring this process's vectors to the shared index's state at ``versions``."""
         if versions == self._seen:
             return
         self._term_counts.clear()
@@ -261,7 +262,7 @@ class PassageIndex:
             self._vectors.clear()
             self._seen = (-2, -2)
             result = self._catch_up()
-            self._load_vectors()
+            self._load_vectors((result.documents_version, result.chunks_version))
             return result
 
     # -- search -----------------------------------------------------------------------------

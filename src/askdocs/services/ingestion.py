@@ -125,10 +125,26 @@ class IngestionService:
         exclude: Sequence[str] = (),
         progress: Progress | None = None,
     ) -> list[IngestOutcome]:
-        missing = [str(p) for p in paths if not p.exists()]
-        outcomes = [IngestOutcome(m, "failed", error="no such file or folder") for m in missing]
+        files, missing = self.find_files(paths, include=include, exclude=exclude)
+        return missing + self.ingest_files(files, collection=collection, progress=progress)
+
+    def find_files(
+        self, paths: Sequence[Path], *, include: Sequence[str] = (), exclude: Sequence[str] = ()
+    ) -> tuple[list[Path], list[IngestOutcome]]:
+        """The files ``paths`` name (folders walked), and a failure for each missing path."""
+        missing = [
+            IngestOutcome(str(p), "failed", error="no such file or folder")
+            for p in paths
+            if not p.exists()
+        ]
         files = discover([p for p in paths if p.exists()], include, exclude, [self.data_dir])
-        return outcomes + self._ingest(
+        return files, missing
+
+    def ingest_files(
+        self, files: Sequence[Path], *, collection: str, progress: Progress | None = None
+    ) -> list[IngestOutcome]:
+        """Ingest files found by ``find_files``."""
+        return self._ingest(
             ((str(f), f.read_bytes) for f in files), collection=collection, progress=progress
         )
 
