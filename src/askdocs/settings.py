@@ -79,6 +79,45 @@ class GenerateSettings(BaseModel):
     openai_model: str = "default"
 
 
+class CacheSettings(BaseModel):
+    """The answer cache's bounds and its semantic layer."""
+
+    max_entries: int = 10_000
+    max_bytes: int = 256 * 1024 * 1024
+    # Entries older than this are not served (None: no expiry; staleness is handled by the
+    # passage check, a TTL only bounds how long unused answers linger).
+    ttl_seconds: float | None = None
+    semantic: bool = True
+    # Cosine similarity of two questions' embeddings above which the semantic layer may reuse
+    # an answer (after its guards: negation, numbers, named entities).
+    semantic_threshold: float = 0.92
+
+
+class ServerSettings(BaseModel):
+    """`askdocs serve`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # Off only on loopback: the server refuses to start without auth on another address.
+    auth: bool = True
+    max_upload_bytes: int = 100 * 1024 * 1024
+    # Generations run at once (llama.cpp uses every core for one), and how many may wait;
+    # beyond that a request gets 503 with Retry-After.
+    generation_concurrency: int = 1
+    generation_queue: int = 16
+    ingest_workers: int = 1
+    job_attempts: int = 3
+
+
+class EvalSettings(BaseModel):
+    """`askdocs eval` and the model registry."""
+
+    # MLflow tracking store; None: a file store under the data dir.
+    tracking_uri: str | None = None
+    primary_metric: str = "hit@5"
+
+
 class Settings(BaseSettings):
     """Everything configurable in askdocs; `askdocs info` prints the effective values."""
 
@@ -95,6 +134,12 @@ class Settings(BaseSettings):
     chunk: ChunkSettings = ChunkSettings()
     retrieve: RetrieveSettings = RetrieveSettings()
     generate: GenerateSettings = GenerateSettings()
+    cache: CacheSettings = CacheSettings()
+    # redis://host:port/db shares the answer and embedding caches between replicas;
+    # None keeps them in SQLite in the data dir.
+    cache_url: str | None = None
+    server: ServerSettings = ServerSettings()
+    eval: EvalSettings = EvalSettings()
 
     @classmethod
     def settings_customise_sources(
