@@ -39,17 +39,26 @@ system-deps:
 
 $(TEST_STAMP): $(RUN_STAMP) requirements/torch.txt
 	$(PIP) install -r requirements/torch.txt
-	$(PIP) install -e '.[dev,torch]' -c requirements/torch.txt
+	$(PIP) install -e '.[dev,torch,eval,train]' -c requirements/torch.txt
 	touch $@
 
 install: $(RUN_STAMP)
 
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# Ingests the bundled sample into an empty data dir, creates an API key, and serves the API and
+# the web UI until Ctrl-C.
 run: $(RUN_STAMP)
-	ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs ingest src/askdocs/sample --collection sample
-	ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs ask "$(SAMPLE_QUESTION)" --collection sample
-	@echo
-	@echo "Ask more:  ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs ask \"your question\""
-	@echo "Add files: ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs ingest PATH..."
+	@[ -d "$(DATA)/tables/documents" ] || \
+	  ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs ingest src/askdocs/sample --collection sample
+	@key=$$(ASKDOCS_DATA_DIR=$(DATA) $(VENV)/bin/askdocs keys create --name make-run \
+	  --scope admin --replace --quiet) && \
+	  echo && echo "  askdocs: http://$(HOST):$(PORT)/   (API docs: http://$(HOST):$(PORT)/docs)" && \
+	  echo "  API key: $$key" && \
+	  echo "  try:     curl -s -H 'Authorization: Bearer $$key' -H 'Content-Type: application/json' \\" && \
+	  echo "             -d '{\"question\": \"$(SAMPLE_QUESTION)\"}' http://$(HOST):$(PORT)/v1/ask" && echo
+	ASKDOCS_DATA_DIR=$(DATA) exec $(VENV)/bin/askdocs serve --host $(HOST) --port $(PORT)
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -1,24 +1,32 @@
 """Retrieval quality and abstention on two real data sets: BM25, dense and hybrid fusions.
 
-Usage: python benchmarks/quality.py [--datasets python-faq sqlite]
+Usage: python benchmarks/quality.py [--datasets python-faq sqlite] [--no-rerank]
 Builds the data sets from Debian's documentation packages on first use, ingests each corpus
 into its own data dir (cached: re-runs do not re-embed), then for every question ranks files
-by their best passage under each fusion. Writes benchmarks/results/quality.json.
+by their best passage under each fusion. Then the cross-encoder reranker over the shipped
+fusion: several head sizes and blends (each pair is scored once and reused, scores do not
+depend on batching), and the query latency it adds, timed with a fresh, uncached model.
+Writes benchmarks/results/quality.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from askdocs.container import Container
+from askdocs.evaluation.metrics import retrieval_metrics
+from askdocs.retrieve import HybridRetriever
+from askdocs.retrieve.rerank import OnnxCrossEncoder, Reranker
 from askdocs.settings import RetrieveSettings, Settings
 
-from common import DATA, ROOT, dataset, read_jsonl, table, write_result
+from common import DATA, ROOT, dataset, percentiles, read_jsonl, table, write_result
 
 NO_PRIOR = {"length_prior": 0.0}
 MODES: list[tuple[str, dict[str, Any]]] = [
@@ -65,6 +73,51 @@ MODES: list[tuple[str, dict[str, Any]]] = [
     ],
     ("shipped", {}),
 ]
+# The fusion modes above are measured without the reranker, whatever its default.
+NO_RERANK = {"rerank": False}
+SHIPPED_FUSION = "shipped fusion, no rerank"
+# Reranker modes: the shipped fusion, then the cross-encoder over the best n passages, read up
+# to m word pieces a pair, blended with weight w and temperature t; "ce only" orders the head
+# by the cross-encoder alone.
+CE_ONLY = {"rerank_weight": 1000.0, "rerank_temperature": 100.0}
+
+
+def rerank_mode(
+    n: int, m: int, w: float | None = None, t: float = 4.0
+) -> tuple[str, dict[str, Any]]:
+    head = {"rerank": True, "rerank_candidates": n, "rerank_max_tokens": m}
+    if w is None:
+        return f"rerank {n} x {m} tokens, ce only", {**head, **CE_ONLY}
+    blend = {"rerank_weight": w, "rerank_temperature": t}
+    return f"rerank {n} x {m} tokens, w {w} t {t}", {**head, **blend}
+
+
+RERANK_MODES: list[tuple[str, dict[str, Any]]] = [
+    *[rerank_mode(n, 128, w) for n in (5, 10, 20) for w in (None, 0.3, 0.5, 1.0)],
+    *[rerank_mode(n, 256, w) for n in (5, 10) for w in (None, 0.3, 0.5)],
+    rerank_mode(5, 128, 0.3, 2.0),
+    rerank_mode(5, 128, 0.3, 8.0),
+]
+
+
+class MemoReranker:
+    """Scores each (question, passage) pair once; the modes above share the scores."""
+
+    def __init__(self, inner: Reranker) -> None:
+        self.inner = inner
+        self.model_id = inner.model_id
+        self._seen: dict[tuple[str, str], float] = {}
+
+    def score(self, question: str, passages: Sequence[str]) -> list[float]:
+        todo = list(dict.fromkeys(p for p in passages if (question, p) not in self._seen))
+        for passage, logit in zip(todo, self.inner.score(question, todo), strict=True):
+            self._seen[(question, passage)] = logit
+        return [self._seen[(question, p)] for p in passages]
+
+
+# Latency is timed on the first questions of each set, for these (head size, word pieces).
+LATENCY_QUESTIONS = 60
+RERANK_LATENCY = ((5, 128), (5, 256), (10, 128), (20, 128))
 
 
 def container_for(name: str) -> Container:
@@ -78,49 +131,117 @@ def container_for(name: str) -> Container:
 
 
 def file_ranking(
-    container: Container, question: str, overrides: dict[str, Any]
+    container: Container,
+    question: str,
+    overrides: dict[str, Any],
+    reranker: Reranker | None = None,
 ) -> tuple[list[str], float]:
     settings = container.settings.retrieve.model_copy(update=overrides)
-    from askdocs.retrieve import HybridRetriever
-
-    retriever = HybridRetriever(container.index, container.embedder, settings)
+    retriever = HybridRetriever(container.index, container.embedder, settings, reranker)
     result = retriever.retrieve(question, k=settings.candidates)
     files = list(dict.fromkeys(Path(p.chunk.source).name for p in result.passages))
     return files, result.best_dense
 
 
 def metrics(rankings: list[list[str]], gold: list[set[str]]) -> dict[str, float]:
-    def rank(files: list[str], good: set[str]) -> int | None:
-        return next((i for i, f in enumerate(files) if f in good), None)
-
-    ranks = [rank(r, g) for r, g in zip(rankings, gold, strict=True)]
-    n = len(ranks)
-    return {
-        "hit@1": sum(r is not None and r < 1 for r in ranks) / n,
-        "hit@5": sum(r is not None and r < 5 for r in ranks) / n,
-        "hit@10": sum(r is not None and r < 10 for r in ranks) / n,
-        "mrr@10": sum(1 / (r + 1) for r in ranks if r is not None and r < 10) / n,
-    }
+    # The same source-level hit@k and MRR@10 as `askdocs eval`.
+    return retrieval_metrics(rankings, gold, ks=(1, 5, 10))
 
 
-def evaluate(name: str, offtopic: list[dict[str, Any]]) -> dict[str, Any]:
+def evaluate(name: str, offtopic: list[dict[str, Any]], rerank: bool) -> dict[str, Any]:
     container = container_for(name)
     questions = [q for q in read_jsonl(DATA / name / "questions.jsonl") if q.get("pages")]
     gold = [set(q["pages"]) for q in questions]
     out: dict[str, Any] = {"questions": len(questions), "modes": {}}
     best_on_topic: list[float] = []
-    for mode, overrides in MODES:
+    # One model per passage length, each pair scored once whatever the head size or blend.
+    rerankers: dict[int, MemoReranker] = {}
+    for mode, overrides in modes(rerank):
+        reranker = None
+        if rerank:
+            settings = container.settings.retrieve.model_copy(update=overrides)
+            if settings.rerank_max_tokens not in rerankers:
+                rerankers[settings.rerank_max_tokens] = MemoReranker(reranker_for(settings))
+            reranker = rerankers[settings.rerank_max_tokens]
         rankings = []
         for q in questions:
-            files, best = file_ranking(container, q["question"], overrides)
+            files, best = file_ranking(container, q["question"], overrides, reranker)
             rankings.append(files)
-            if mode == "shipped":
+            if mode == SHIPPED_FUSION:  # reranking leaves the abstention score alone
                 best_on_topic.append(best)
         out["modes"][mode] = metrics(rankings, gold)
-    best_off = [file_ranking(container, q["question"], {"fusion": "dense"})[1] for q in offtopic]
+        print(f"{name}: {mode}: {out['modes'][mode]}", file=sys.stderr)
+    best_off = [
+        file_ranking(container, q["question"], {"fusion": "dense", **NO_RERANK})[1]
+        for q in offtopic
+    ]
     out["best_dense_on_topic"] = best_on_topic
     out["best_dense_off_topic"] = best_off
+    if rerank:
+        texts = [q["question"] for q in questions[:LATENCY_QUESTIONS]]
+        out["rerank_latency"] = {
+            f"{n} x {m}": rerank_latency(container, texts, n, m) for n, m in RERANK_LATENCY
+        }
     return out
+
+
+def modes(rerank: bool) -> list[tuple[str, dict[str, Any]]]:
+    """The fusion modes without the reranker, then the reranker modes, "shipped" as shipped."""
+    fusion = [(m, {**NO_RERANK, **o}) for m, o in MODES if m != "shipped"]
+    fusion.append((SHIPPED_FUSION, NO_RERANK))
+    return [*fusion, *RERANK_MODES, ("shipped", {})] if rerank else fusion
+
+
+def reranker_for(settings: RetrieveSettings) -> OnnxCrossEncoder:
+    return OnnxCrossEncoder(
+        settings.rerank_model_dir,
+        max_tokens=settings.rerank_max_tokens,
+        threads=settings.rerank_threads,
+    )
+
+
+def rerank_latency(
+    container: Container, questions: list[str], head: int, max_tokens: int
+) -> dict[str, Any]:
+    """Query latency with and without reranking `head` passages, as `askdocs ask` retrieves."""
+    settings = container.settings.retrieve.model_copy(
+        update={"rerank_candidates": head, "rerank_max_tokens": max_tokens}
+    )
+    retriever = HybridRetriever(
+        container.index, container.embedder, settings, reranker_for(settings)
+    )
+    retriever.retrieve(questions[0], rerank=True)  # load and warm the model
+    without, with_, added = [], [], []
+    for question in questions:
+        started = time.perf_counter()
+        retriever.retrieve(question, rerank=False)
+        between = time.perf_counter()
+        result = retriever.retrieve(question, rerank=True)
+        done = time.perf_counter()
+        without.append((between - started) * 1000)
+        with_.append((done - between) * 1000)
+        added.append(result.timings_ms["rerank"])
+    return {
+        "rerank_ms": percentiles(added),
+        "retrieve_ms_without": percentiles(without),
+        "retrieve_ms_with": percentiles(with_),
+    }
+
+
+def latency_table(results: dict[str, Any]) -> str:
+    rows = []
+    for name, r in results.items():
+        for head, lat in r["rerank_latency"].items():
+            added, without, with_ = (
+                lat[k] for k in ("rerank_ms", "retrieve_ms_without", "retrieve_ms_with")
+            )
+            rows.append([name, head, added["p50"], added["p95"], without["p50"], with_["p50"]])
+    header = ["data set", "reranked", "added p50 ms", "added p95 ms", "query p50 without"]
+    return table(
+        f"Reranker latency ({LATENCY_QUESTIONS} questions each)",
+        [*header, "query p50 with"],
+        rows,
+    )
 
 
 def abstention(results: dict[str, Any], threshold: float) -> dict[str, Any]:
@@ -138,12 +259,16 @@ def abstention(results: dict[str, Any], threshold: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", nargs="+", default=["python-faq", "sqlite"])
+    parser.add_argument(
+        "--no-rerank", action="store_true", help="skip the cross-encoder modes (minutes)"
+    )
     args = parser.parse_args()
+    rerank = not args.no_rerank
     offtopic = read_jsonl(ROOT / "datasets" / "offtopic-questions.jsonl")
-    results = {name: evaluate(name, offtopic) for name in args.datasets}
+    results = {name: evaluate(name, offtopic, rerank) for name in args.datasets}
     header = ["mode"] + [f"{n} {m}" for n in args.datasets for m in ("hit@1", "hit@5", "mrr@10")]
     rows = []
-    for mode, _ in MODES:
+    for mode, _ in modes(rerank):
         rows.append(
             [mode]
             + [
@@ -153,6 +278,9 @@ def main() -> None:
             ]
         )
     print(table("Retrieval quality (file level)", header, rows))
+    if rerank:
+        print()
+        print(latency_table(results))
     shipped = RetrieveSettings()
     thresholds = np.round(np.arange(0.15, 0.6, 0.025), 3)
     sweep = {float(t): abstention(results, float(t)) for t in thresholds}

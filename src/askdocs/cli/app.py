@@ -16,6 +16,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
+from askdocs.cli import cache as cache_commands
+from askdocs.cli import evaluate as evaluate_commands
+from askdocs.cli import finetune as finetune_commands
+from askdocs.cli import serve as serve_commands
 from askdocs.container import Container, build
 from askdocs.errors import AskdocsError, ConfigurationError
 from askdocs.models import Answer
@@ -251,6 +255,12 @@ def info() -> None:
         "settings": json.loads(settings.model_dump_json()),
     }
     out.print_json(json.dumps(data))
+
+
+serve_commands.register(app, _container)
+evaluate_commands.register(app, _container)
+finetune_commands.register(app, _container)
+app.add_typer(cache_commands.cache_app, name="cache")
 
 
 def main() -> None:

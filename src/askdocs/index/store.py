@@ -362,6 +362,28 @@ class PassageIndex:
             for r in rows
         }  # fmt: skip
 
+    def passage_context(self, chunk_id: str, neighbours: int = 1) -> list[Chunk]:
+        """A live passage with up to ``neighbours`` passages either side, in document order;
+        empty if the passage is unknown or no longer live."""
+        self.sync()
+        db = self._db()
+        row = db.execute(
+            "SELECT document_id, version, ordinal FROM passages WHERE chunk_id = ? AND live = 1",
+            (chunk_id,),
+        ).fetchone()
+        if row is None:
+            return []
+        rowids = [
+            int(r[0])
+            for r in db.execute(
+                "SELECT rowid FROM passages WHERE document_id = ? AND version = ? AND live = 1"
+                " AND ordinal BETWEEN ? AND ? ORDER BY ordinal",
+                (row[0], row[1], row[2] - neighbours, row[2] + neighbours),
+            )
+        ]
+        found = self.chunks(rowids)
+        return [found[r] for r in rowids]
+
     def stats(self) -> dict[str, int]:
         db = self._db()
         total, live = db.execute("SELECT count(*), coalesce(sum(live), 0) FROM passages").fetchone()

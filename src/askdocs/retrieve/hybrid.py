@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from askdocs.embed.base import Embedder
 from askdocs.errors import EmbeddingModelMismatchError
 from askdocs.index.store import PassageIndex
 from askdocs.models import Passage
+from askdocs.retrieve.rerank import Reranker, blend
 from askdocs.settings import RetrieveSettings
 
 # Words that carry no topic; dropping them keeps BM25 queries fast and focused.
@@ -56,10 +58,30 @@ class Retrieval:
 class HybridRetriever:
     """Fuses dense and keyword candidates; the fusion mode is a setting chosen by benchmark."""
 
-    def __init__(self, index: PassageIndex, embedder: Embedder, settings: RetrieveSettings) -> None:
+    def __init__(
+        self,
+        index: PassageIndex,
+        embedder: Embedder,
+        settings: RetrieveSettings,
+        reranker: Reranker | None = None,
+    ) -> None:
         self._index = index
         self._embedder = embedder
         self._settings = settings
+        self._reranker = reranker
+        self._reranker_lock = threading.Lock()
+
+    def reranker(self) -> Reranker:
+        """The cross-encoder, loaded on first use so a retriever that never reranks loads none."""
+        with self._reranker_lock:
+            if self._reranker is None:
+                from askdocs.retrieve.rerank import OnnxCrossEncoder
+
+                s = self._settings
+                self._reranker = OnnxCrossEncoder(
+                    s.rerank_model_dir, max_tokens=s.rerank_max_tokens, threads=s.rerank_threads
+                )
+            return self._reranker
 
     def retrieve(
         self,
@@ -68,9 +90,11 @@ class HybridRetriever:
         collections: Sequence[str] | None = None,
         k: int | None = None,
         fusion: str | None = None,
+        rerank: bool | None = None,
     ) -> Retrieval:
         k = k or self._settings.k
         fusion = fusion or self._settings.fusion
+        rerank = self._settings.rerank if rerank is None else rerank
         n = max(self._settings.candidates, k)
         synced_at = time.perf_counter()
         self._index.sync()
@@ -97,18 +121,37 @@ class HybridRetriever:
             scores = {
                 r: scores[r] - prior * math.log1p(n) for r, n in zip(rowids, sizes, strict=True)
             }
-        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+        ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+        head = self._settings.rerank_candidates if rerank else 0
+        ranked = ranked[: max(k, head)]
         chunks = self._index.chunks([rowid for rowid, _ in ranked])
         passages = [Passage(chunks[r], s) for r, s in ranked if r in chunks]
+        fused_at = time.perf_counter()
+        if head and passages:
+            passages = self._rerank(question, passages, head)
+        reranked_at = time.perf_counter()
+        passages = passages[:k]
+        # Abstention reads the dense cosine alone, so reranking never changes whether we answer.
         best = max((s for _, s in dense), default=0.0)
         if fusion == "keyword" and ranked:
-            best = max(self._index.dense_scores(query, [r for r, _ in ranked]), default=0.0)
+            best = max(self._index.dense_scores(query, [r for r, _ in ranked[:k]]), default=0.0)
         done = time.perf_counter()
-        return Retrieval(
-            passages,
-            best,
-            {"embed": (embedded - started) * 1000, "retrieve": (done - embedded) * 1000 + sync_ms},
-        )
+        timings = {
+            "embed": (embedded - started) * 1000,
+            "retrieve": (done - embedded - (reranked_at - fused_at)) * 1000 + sync_ms,
+        }
+        if head:
+            timings["rerank"] = (reranked_at - fused_at) * 1000
+        return Retrieval(passages, best, timings)
+
+    def _rerank(self, question: str, passages: list[Passage], head: int) -> list[Passage]:
+        """Rescore the best `head` passages with the cross-encoder; the rest keep their order."""
+        top, rest = passages[:head], passages[head:]
+        logits = self.reranker().score(question, [p.chunk.text for p in top])
+        s = self._settings
+        blended = blend([p.score for p in top], logits, s.rerank_weight, s.rerank_temperature)
+        order = sorted(range(len(top)), key=lambda i: (-blended[i], i))
+        return [Passage(top[i].chunk, blended[i]) for i in order] + rest
 
     def _fuse(
         self,

@@ -12,19 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from askdocs.cache.answers import (
-    CachedAnswer,
-    SqliteAnswerCache,
-    cache_key,
-    passage_keys,
-)
-from askdocs.embed.base import Embedder
+from askdocs.cache.base import AnswerCache, CachedAnswer, Layer
+from askdocs.cache.keys import cache_key, passage_keys, scope_digest
+from askdocs.cache.semantic import conflict
+from askdocs.embed.base import Embedder, Vectors
 from askdocs.generate import PROMPT_VERSION, Generator, build_messages, extract_citations
 from askdocs.generate.attribution import attribute
 from askdocs.index import PassageIndex
 from askdocs.models import Answer, Citation, Passage, Quote
 from askdocs.retrieve import HybridRetriever
-from askdocs.settings import GenerateSettings, RetrieveSettings
+from askdocs.settings import CacheSettings, GenerateSettings, RetrieveSettings
 
 NO_ANSWER = "The documents do not contain an answer to this question."
 # A sentence ends at . ! ? followed by white space, or at a blank line.
@@ -40,6 +37,26 @@ class AskOptions:
     k: int | None = None
     generate: bool = True
     use_cache: bool = True
+    # Digest of what the caller may see (API key collections, later ACL groups): cached
+    # answers are shared only between callers with the same access.
+    scope: str = ""
+
+
+@dataclass(slots=True)
+class _Lookup:
+    """What the answer cache holds for one request, before retrieval decides if it holds."""
+
+    key: str
+    scope: str
+    exact: CachedAnswer | None = None
+    # Served without retrieval: the entry was checked at the index's current versions.
+    served: tuple[str, CachedAnswer, Layer] | None = None
+    candidates: list[tuple[str, CachedAnswer]] = dataclasses.field(default_factory=list)
+    rejected: int = 0  # semantic neighbours a guard turned away
+    vector: Vectors | None = None
+    # Index versions before retrieval: what a stored or re-checked entry is stamped with. A
+    # concurrent ingest moves the index past them, so the next request checks again.
+    versions: tuple[int, int] = (-1, -1)
 
 
 class AnsweringService:
@@ -54,10 +71,12 @@ class AnsweringService:
         generate_settings: GenerateSettings,
         *,
         index: PassageIndex | None = None,
-        cache: SqliteAnswerCache | None = None,
+        cache: AnswerCache | None = None,
+        cache_settings: CacheSettings | None = None,
     ) -> None:
         self._index = index
         self._cache = cache if index is not None else None
+        self._cache_settings = cache_settings or CacheSettings()
         self._retriever = retriever
         self._embedder = embedder
         self._generator = generator
@@ -76,17 +95,10 @@ class AnsweringService:
         """Yields answer text pieces as they are generated, then the final Answer."""
         started = time.perf_counter()
         question = question.strip()
-        key, entry = None, None
-        # Only generated answers are cached: retrieval alone and abstentions are cheap.
-        cached = self._cache is not None and options.use_cache and options.generate
-        if cached and self._cache is not None and self._index is not None:
-            key = cache_key(question, options.collections, self._answer_settings(options))
-            entry = self._cache.get(key)
-            if entry is not None:
-                self._index.sync()
-                if entry.versions == self._index.versions():
-                    yield from self._serve_cached(question, key, entry, started)
-                    return
+        lookup = self._lookup(question, options)
+        if lookup is not None and lookup.served is not None:
+            yield from self._serve_cached(question, *lookup.served, started, lookup.versions)
+            return
         retrieval = self._retriever.retrieve(
             question, collections=options.collections or None, k=options.k
         )
@@ -94,15 +106,10 @@ class AnsweringService:
         passages = retrieval.passages
         abstained = not passages or retrieval.best_dense < self._retrieve.abstain_threshold
         prompt_keys = passage_keys(passages[: self._generate.prompt_passages])
-        # The index moved since this answer was cached: it still holds only if the prompt would
-        # get the same passages, unchanged.
-        if (
-            key is not None
-            and entry is not None
-            and not abstained
-            and entry.passages == prompt_keys
-        ):
-            yield from self._serve_cached(question, key, entry, started)
+        reuse = None if lookup is None else self._reuse(lookup, prompt_keys, abstained)
+        if reuse is not None:
+            assert lookup is not None
+            yield from self._serve_cached(question, *reuse, started, lookup.versions)
             return
         text, citations = "", []
         if abstained:
@@ -149,13 +156,8 @@ class AnsweringService:
             quotes=quotes,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
         )
-        if (
-            key is not None
-            and self._cache is not None
-            and self._index is not None
-            and not abstained
-        ):
-            self._cache.put(key, answer, prompt_keys, self._index.versions())
+        if lookup is not None and not abstained:
+            self._store(lookup, question, answer, prompt_keys)
         yield answer
 
     def _answer_settings(self, options: AskOptions) -> dict[str, object]:
@@ -168,15 +170,94 @@ class AnsweringService:
             "generate": self._generate.model_dump(mode="json"),
         }
 
-    def _serve_cached(
-        self, question: str, key: str, entry: CachedAnswer, started: float
-    ) -> Iterator[str | Answer]:
+    # -- answer cache ------------------------------------------------------------------------
+
+    def _lookup(self, question: str, options: AskOptions) -> _Lookup | None:
+        """The exact entry for this question in this scope, else the semantic neighbours that
+        pass the guards; None when the request does not use the cache. Only generated answers
+        are cached: retrieval alone and abstentions are cheap."""
+        if self._cache is None or self._index is None or not options.use_cache:
+            return None
+        if not options.generate:
+            return None
+        scope = scope_digest(options.collections, options.scope, self._answer_settings(options))
+        lookup = _Lookup(cache_key(question, scope), scope)
+        lookup.exact = self._cache.get(lookup.key)
+        self._index.sync()
+        lookup.versions = self._index.versions()
+        if lookup.exact is not None:
+            # Nothing changed in the index since the entry was checked: served at once.
+            if lookup.exact.versions == lookup.versions:
+                lookup.served = (lookup.key, lookup.exact, "exact")
+            return lookup
+        settings = self._cache_settings
+        if not settings.semantic:
+            return lookup
+        lookup.vector = self._embedder.embed([question])[0]
+        for key, _ in self._cache.similar(scope, lookup.vector, settings.semantic_threshold):
+            entry = self._cache.get(key)
+            if entry is None:
+                continue
+            if conflict(question, entry.answer.question) is not None:
+                lookup.rejected += 1
+            else:
+                lookup.candidates.append((key, entry))
+        if lookup.candidates and not settings.semantic_check_passages:
+            fresh = [(k, e) for k, e in lookup.candidates if e.versions == lookup.versions]
+            if fresh:
+                self._cache.record({"exact:misses": 1, "semantic:rejected": lookup.rejected})
+                lookup.served = (*fresh[0], "semantic")
+        return lookup
+
+    def _reuse(
+        self, lookup: _Lookup, prompt_keys: list[tuple[str, str]], abstained: bool
+    ) -> tuple[str, CachedAnswer, Layer] | None:
+        """A cached answer holds only if the prompt for this request would get the same
+        passages, unchanged: a new, better, edited or deleted passage makes it stale. With
+        ``semantic_check_passages`` (the default) a semantic neighbour is checked so even when
+        the index has not moved: the new wording must land on the passages it was built from."""
+        assert self._cache is not None
+        counts = {"exact:misses": 1, "semantic:rejected": lookup.rejected}
+        if lookup.exact is not None:
+            if not abstained and lookup.exact.passages == prompt_keys:
+                return lookup.key, lookup.exact, "exact"
+            counts["exact:stale"] = 1
+        elif self._cache_settings.semantic:
+            for key, entry in lookup.candidates:
+                if not abstained and entry.passages == prompt_keys:
+                    self._cache.record(counts)
+                    return key, entry, "semantic"
+            counts["semantic:stale"] = 1 if lookup.candidates else 0
+            counts["semantic:misses"] = 1
+        self._cache.record(counts)
+        return None
+
+    def _store(
+        self, lookup: _Lookup, question: str, answer: Answer, prompt_keys: list[tuple[str, str]]
+    ) -> None:
         assert self._cache is not None and self._index is not None
-        self._cache.touch(key, self._index.versions())
+        vector = lookup.vector
+        if vector is None and self._cache_settings.semantic:
+            vector = self._embedder.embed([question])[0]  # retrieval embedded it: cached
+        self._cache.put(
+            lookup.key, answer, prompt_keys, lookup.versions, scope=lookup.scope, vector=vector
+        )
+
+    def _serve_cached(
+        self,
+        question: str,
+        key: str,
+        entry: CachedAnswer,
+        layer: Layer,
+        started: float,
+        versions: tuple[int, int],
+    ) -> Iterator[str | Answer]:
+        assert self._cache is not None
+        self._cache.touch(key, versions, layer=layer)
         answer = dataclasses.replace(
             entry.answer,
             question=question,
-            cache="exact",
+            cache=layer,
             timings_ms={"total": round((time.perf_counter() - started) * 1000, 3)},
         )
         yield answer.answer

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from askdocs.cache.answers import SqliteAnswerCache
-from askdocs.cache.embeddings import SqliteEmbeddingCache
+from askdocs.cache.base import AnswerCache, EmbeddingCache
 from askdocs.chunk import chunk_document, embedding_text
 from askdocs.embed.base import Embedder
 from askdocs.errors import (
@@ -33,8 +32,11 @@ from askdocs.storage.tables import DeltaTables
 PARSER_VERSION = "2"
 _GROUP_CHUNKS = 256
 _GROUP_FILES = 64
+_PROGRESS_STEP = 64
 
 Progress = Callable[["IngestOutcome", int], None]
+# Chunks embedded so far and in all, for a job's progress while one big file is embedded.
+ChunkProgress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,8 @@ class IngestOutcome:
     version: int | None = None
     chunks: int = 0
     error: str | None = None
+    # A storage hiccup (disk full, lock timeout) that may pass; a parse error never does.
+    retryable: bool = False
 
 
 @dataclass(slots=True)
@@ -98,10 +102,10 @@ class IngestionService:
         blobs: LocalBlobStore,
         tables: DeltaTables,
         embedder: Embedder,
-        embed_cache: SqliteEmbeddingCache,
+        embed_cache: EmbeddingCache,
         chunking: ChunkSettings,
         data_dir: Path,
-        answer_cache: SqliteAnswerCache | None = None,
+        answer_cache: AnswerCache | None = None,
     ) -> None:
         self.data_dir = data_dir
         self._answers = answer_cache
@@ -148,8 +152,17 @@ class IngestionService:
             ((str(f), f.read_bytes) for f in files), collection=collection, progress=progress
         )
 
-    def ingest_bytes(self, data: bytes, *, source: str, collection: str) -> IngestOutcome:
-        return self._ingest([(source, lambda: data)], collection=collection)[0]
+    def ingest_bytes(
+        self,
+        data: bytes,
+        *,
+        source: str,
+        collection: str,
+        chunk_progress: ChunkProgress | None = None,
+    ) -> IngestOutcome:
+        return self._ingest(
+            [(source, lambda: data)], collection=collection, chunk_progress=chunk_progress
+        )[0]
 
     def delete(self, document_id: str) -> DocumentRecord:
         record = self._tables.get_document(document_id)
@@ -178,6 +191,7 @@ class IngestionService:
         *,
         collection: str,
         progress: Progress | None = None,
+        chunk_progress: ChunkProgress | None = None,
     ) -> list[IngestOutcome]:
         known = {d.document_id: d for d in self._tables.read_documents()}
         self._check_model(known.values())
@@ -185,7 +199,7 @@ class IngestionService:
         group: list[_Prepared] = []
 
         def flush() -> None:
-            for outcome in self._commit(group):
+            for outcome in self._commit(group, chunk_progress):
                 outcomes.append(outcome)
                 if progress:
                     progress(outcome, outcome.chunks)
@@ -275,25 +289,33 @@ class IngestionService:
         )
         return _Prepared(record, chunks, "updated" if previous else "added")
 
-    def _embed(self, chunks: list[Chunk]) -> np.ndarray:
+    def _embed(self, chunks: list[Chunk], progress: ChunkProgress | None = None) -> np.ndarray:
         model = self._embedder.model_id
         digests = [c.text_sha256 for c in chunks]
         cached = self._cache.get_many(model, list(dict.fromkeys(digests)))
         todo = {c.text_sha256: c for c in chunks if c.text_sha256 not in cached}
-        if todo:
-            fresh = self._embedder.embed([embedding_text(c.text, c.heading) for c in todo.values()])
-            new = dict(zip(todo, fresh, strict=True))
+        texts = [embedding_text(c.text, c.heading) for c in todo.values()]
+        # With a progress callback, embed in steps so a job can report chunks done.
+        step = max(1, len(texts) if progress is None else _PROGRESS_STEP)
+        total, keys = len(cached) + len(texts), list(todo)
+        for start in range(0, len(texts), step):
+            fresh = self._embedder.embed(texts[start : start + step])
+            new = dict(zip(keys[start : start + step], fresh, strict=True))
             self._cache.put_many(model, new)
             cached.update(new)
+            if progress is not None:
+                progress(len(cached), total)
         out = np.zeros((len(chunks), self._embedder.dimension), dtype=np.float32)
         for i, digest in enumerate(digests):
             out[i] = cached[digest]
         return out
 
-    def _commit(self, group: list[_Prepared]) -> list[IngestOutcome]:
+    def _commit(
+        self, group: list[_Prepared], progress: ChunkProgress | None = None
+    ) -> list[IngestOutcome]:
         chunks = [c for p in group for c in p.chunks]
         try:
-            vectors = self._embed(chunks)
+            vectors = self._embed(chunks, progress)
             ids = [p.record.document_id for p in group]
             # Rows of a crashed earlier attempt at the same version must not come back to life.
             self._tables.delete_chunks_where(
@@ -310,7 +332,16 @@ class IngestionService:
                 ]
             )
         except (AskdocsError, OSError) as exc:
-            return [IngestOutcome(p.record.source, "failed", error=_reason(exc)) for p in group]
+            return [
+                IngestOutcome(
+                    p.record.source,
+                    "failed",
+                    p.record.document_id,
+                    error=_reason(exc),
+                    retryable=isinstance(exc, OSError),
+                )
+                for p in group
+            ]
         return [
             IngestOutcome(
                 p.record.source, p.status, p.record.document_id, p.record.version, len(p.chunks)

@@ -1,0 +1,148 @@
+"""`askdocs eval` on the two benchmark data sets with the shipped configuration.
+
+Usage: python benchmarks/evaluation.py [--datasets python-faq sqlite] [--generate] [--track]
+Each data set's questions are asked with the 50 off-topic questions mixed in (kind
+"negative"), retrieval only: hit@k, MRR@10, abstention on the off-topic questions and false
+abstention on the real ones. With --generate the SQLite set is asked again with generation on
+(SmolLM2 in llama.cpp, answer cache off), which measures answer match, citation precision and
+abstention on the SQLite-adjacent negatives as well (~5-10 s per generated answer on 2 cores).
+Corpora are built and ingested as benchmarks/quality.py does (cached). Writes
+benchmarks/results/evaluation.json and each run's report.json / report.md under
+benchmarks/results/evaluation/; --track also logs the runs to MLflow in each data dir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from askdocs.container import Container
+from askdocs.evaluation.configuration import answering_params
+from askdocs.evaluation.dataset import load_dataset
+from askdocs.evaluation.report import EvalReport, write_reports
+from askdocs.evaluation.runner import EvalOptions, run_eval
+from askdocs.settings import Settings
+
+from common import DATA, RESULTS, ROOT, dataset, table, write_result
+
+OFFTOPIC = ROOT / "datasets" / "offtopic-questions.jsonl"
+QUESTIONS = {
+    "python-faq": DATA / "python-faq" / "questions.jsonl",
+    # The checked-in file, so pattern fixes count without rebuilding the corpus.
+    "sqlite": ROOT / "datasets" / "sqlite-questions.jsonl",
+}
+SHOWN = [
+    "hit@1",
+    "hit@5",
+    "mrr@10",
+    "answer_match",
+    "citation_precision",
+    "false_abstention",
+    "total_ms_p50",
+]
+
+
+def container_for(name: str) -> Container:
+    folder = dataset(name)
+    container = Container(Settings(data_dir=DATA / name / "askdocs-data"))
+    outcomes = container.ingestion.ingest_paths(
+        [folder / "corpus"], collection=container.settings.collection
+    )
+    failed = sum(o.status == "failed" for o in outcomes)
+    print(f"{name}: {len(outcomes)} files ({failed} failed)", file=sys.stderr)
+    return container
+
+
+def evaluate(container: Container, name: str, run: str, generate: bool) -> EvalReport:
+    data = load_dataset([QUESTIONS[name], OFFTOPIC])
+    started = time.perf_counter()
+    done = 0
+
+    def progress(_: object) -> None:
+        nonlocal done
+        done += 1
+        if done % 25 == 0:
+            print(f"  {run}: {done}/{len(data.questions)}", file=sys.stderr)
+
+    results = run_eval(container, data, EvalOptions(generate=generate, use_cache=False), progress)
+    return EvalReport(
+        name=run,
+        dataset=data.name,
+        dataset_sha256=data.sha256,
+        options={"generate": generate, "use_cache": False},
+        config=answering_params(container.settings),
+        results=results,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def offtopic_abstention(report: EvalReport) -> float:
+    """Abstention on the 50 off-topic questions alone (the negatives also hold SQLite ones)."""
+    off = [r for r in report.results if r.id.startswith("off-")]
+    return sum(r.abstained for r in off) / len(off)
+
+
+def negatives_abstention(report: EvalReport, prefix: str) -> float | None:
+    own = [r for r in report.results if r.negative and r.id.startswith(prefix)]
+    return sum(r.abstained for r in own) / len(own) if own else None
+
+
+def summary(report: EvalReport) -> dict[str, Any]:
+    return {
+        "questions": len(report.results),
+        "seconds": round(report.seconds, 1),
+        "metrics": report.overall,
+        "by_kind": report.by_kind,
+        "offtopic_abstention": offtopic_abstention(report),
+        "own_negatives_abstention": negatives_abstention(report, "sqlite-"),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", nargs="+", default=["python-faq", "sqlite"])
+    parser.add_argument("--generate", action="store_true", help="also the SQLite set, generated")
+    parser.add_argument("--track", action="store_true", help="log the runs to MLflow")
+    args = parser.parse_args()
+    reports: dict[str, EvalReport] = {}
+    for name in args.datasets:
+        container = container_for(name)
+        runs = [(f"{name} retrieval", False)]
+        if args.generate and name == "sqlite":
+            runs.append((f"{name} generated", True))
+        for run, generate in runs:
+            report = evaluate(container, name, run.replace(" ", "-"), generate)
+            reports[run] = report
+            paths = write_reports(report, RESULTS / "evaluation" / report.name, worst_n=15)
+            if args.track:
+                from askdocs.evaluation.tracking import log_report
+
+                log_report(container.settings, report, list(paths))
+    header = ["run", "questions", *SHOWN, "off-topic abstained", "SQLite negatives abstained"]
+    rows = []
+    for run, report in reports.items():
+        own = negatives_abstention(report, "sqlite-")
+        rows.append(
+            [run, len(report.results)]
+            + [report.overall.get(m) if report.overall.get(m) is not None else "–" for m in SHOWN]
+            + [offtopic_abstention(report), own if own is not None else "–"]
+        )
+    print(table("askdocs eval, shipped configuration", header, rows))
+    path = write_result(
+        "evaluation",
+        {
+            "config": answering_params(Settings()),
+            "runs": {run: summary(report) for run, report in reports.items()},
+            "reports": {
+                run: str(Path("evaluation") / report.name) for run, report in reports.items()
+            },
+        },
+    )
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

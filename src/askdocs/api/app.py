@@ -1,0 +1,210 @@
+"""create_app(container): the FastAPI app, its background workers and its health routes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from askdocs.api import errors
+from askdocs.api.deps import RateLimiter
+from askdocs.api.observability import CallbackCollector, Metrics, request_middleware
+from askdocs.api.routes import answers, files, openai
+from askdocs.container import Container
+from askdocs.jobs.store import Job
+from askdocs.jobs.worker import JobRunner
+from askdocs.services.ingestion import IngestOutcome
+from askdocs.settings import Settings
+
+log = logging.getLogger("askdocs.api")
+
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+class Readiness:
+    """Models loaded and index synced, done once in the background after startup."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.error: str | None = None
+
+    def warm_up(self, container: Container, metrics: Metrics) -> None:
+        try:
+            started = time.perf_counter()
+            container.embedder.embed(["warm up"])
+            metrics.model_load.labels("embedder").set(time.perf_counter() - started)
+            container.index.sync()
+            started = time.perf_counter()
+            container.generator()
+            metrics.model_load.labels("generator").set(time.perf_counter() - started)
+            self.ready.set()
+            log.info("ready: models loaded, index synced")
+        except Exception as exc:  # reported by /readyz; the process stays up to say why
+            self.error = str(exc)
+            log.exception("warm-up failed")
+
+
+def create_app(container: Container, *, warm_up: bool = True, workers: bool = True) -> FastAPI:
+    metrics = Metrics()
+    readiness = Readiness()
+    runner = JobRunner(
+        container.jobs,
+        lambda: container.ingestion,
+        container.blobs,
+        threads=container.settings.server.ingest_workers,
+        attempts=container.settings.server.job_attempts,
+        on_done=lambda job, outcome: _job_done(metrics, job, outcome),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if warm_up:
+            threading.Thread(
+                target=readiness.warm_up, args=(container, metrics), daemon=True
+            ).start()
+        else:
+            readiness.ready.set()
+        if workers:
+            runner.start()
+        try:
+            yield
+        finally:
+            if workers:
+                await run_in_threadpool(runner.stop)
+
+    app = FastAPI(
+        title="askdocs",
+        version="1",
+        summary="Answers questions about your files, with checkable citations.",
+        lifespan=lifespan,
+        docs_url=None,  # served below from local files: the default loads a CDN
+        redoc_url=None,
+    )
+    app.state.container = container
+    app.state.metrics = metrics
+    app.state.runner = runner
+    app.state.readiness = readiness
+    app.state.rate_limiter = RateLimiter(container.settings.server.rate_limit_per_minute)
+    errors.install(app)
+    app.middleware("http")(request_middleware(metrics))
+    metrics.add_collector(
+        CallbackCollector(
+            "askdocs_ingest_jobs",
+            "Ingestion jobs by state",
+            "state",
+            lambda: {k: float(v) for k, v in container.jobs.counts().items()},
+        )
+    )
+    metrics.add_collector(
+        CallbackCollector(
+            "askdocs_generations",
+            "Generations running and waiting for a slot",
+            "state",
+            lambda: {
+                "running": float(container.generation_gate.running),
+                "waiting": float(container.generation_gate.waiting),
+            },
+        )
+    )
+    _add_cache_metrics(container, metrics)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], response_model=None)
+    async def readyz() -> JSONResponse:
+        """Models loaded and the index synced: ready to answer."""
+        if readiness.ready.is_set():
+            return JSONResponse({"status": "ready"})
+        body = errors.error_body(
+            "unavailable", readiness.error or "loading models and syncing the index"
+        )
+        return JSONResponse(body, 503, headers={"Retry-After": "2"})
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    async def prometheus(request: Request) -> PlainTextResponse:
+        data = await run_in_threadpool(generate_latest, metrics.registry)
+        return PlainTextResponse(data.decode(), media_type=CONTENT_TYPE_LATEST)
+
+    app.mount("/docs-assets", StaticFiles(directory=_swagger_dir()), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="askdocs API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+    app.include_router(files.router)
+    app.include_router(answers.router)
+    app.include_router(openai.router)
+    app.mount("/", StaticFiles(directory=_web_dir(), html=True), name="web")
+    return app
+
+
+def _job_done(metrics: Metrics, job: Job, outcome: IngestOutcome) -> None:
+    if job.state == "succeeded" and outcome.status in ("added", "updated"):
+        metrics.chunks_ingested.inc(outcome.chunks)
+
+
+def _add_cache_metrics(container: Container, metrics: Metrics) -> None:
+    """Cache counters (hits, misses, stale, evictions per layer), if the cache keeps them."""
+
+    def read() -> dict[str, float]:
+        stats = getattr(container.answer_cache, "stats", None)
+        if stats is None:
+            return {}
+        found = stats()
+        values = found if isinstance(found, dict) else getattr(found, "__dict__", {})
+        return {
+            str(k): float(v)
+            for k, v in _flatten(values).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+
+    metrics.add_collector(
+        CallbackCollector("askdocs_answer_cache", "Answer cache statistics", "stat", read)
+    )
+
+
+def _flatten(values: dict[str, object], prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}_"))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _swagger_dir() -> Path:
+    return Path(str(resources.files("fastapi_swagger") / "resources"))
+
+
+def _web_dir() -> Path:
+    return Path(str(resources.files("askdocs") / "web"))
+
+
+def app_from_settings() -> FastAPI:
+    """uvicorn's factory for `askdocs serve` (each worker process builds its own)."""
+    from askdocs.api.observability import configure_logging
+    from askdocs.container import build
+
+    configure_logging()
+    return create_app(build(Settings()))

@@ -1,0 +1,79 @@
+"""What routes get injected: the container, the metrics, and the caller's key."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+
+from fastapi import Depends, Request
+
+from askdocs.access.keys import ANONYMOUS_ADMIN, Principal
+from askdocs.api.observability import Metrics
+from askdocs.container import Container
+from askdocs.errors import RateLimitedError
+
+
+def container(request: Request) -> Container:
+    found: Container = request.app.state.container
+    return found
+
+
+def metrics(request: Request) -> Metrics:
+    found: Metrics = request.app.state.metrics
+    return found
+
+
+def principal(request: Request) -> Principal:
+    app_container = container(request)
+    if not app_container.settings.server.auth:
+        return ANONYMOUS_ADMIN
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    secret = token.strip() if scheme.lower() == "bearer" else None
+    return app_container.keys.verify(secret)
+
+
+class RateLimiter:
+    """A token bucket per key: ``per_minute`` requests a minute, bursts up to that many."""
+
+    def __init__(self, per_minute: int) -> None:
+        self._rate = per_minute / 60.0
+        self._capacity = float(per_minute)
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def check(self, key_id: str) -> None:
+        if self._rate <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key_id, (self._capacity, now))
+            tokens = min(self._capacity, tokens + (now - last) * self._rate)
+            if tokens < 1:
+                self._buckets[key_id] = (tokens, now)
+                wait = math.ceil((1 - tokens) / self._rate)
+                raise RateLimitedError(
+                    f"more than {int(self._capacity)} requests a minute with this key: "
+                    f"retry in {wait} s",
+                    retry_after=wait,
+                )
+            self._buckets[key_id] = (tokens - 1, now)
+
+
+def requires(scope: str) -> Callable[..., Principal]:
+    """A dependency: the caller's key, checked to have ``scope`` or higher, within its rate."""
+
+    def check(request: Request, caller: Principal = Depends(principal)) -> Principal:  # noqa: B008
+        caller.require(scope)
+        limiter: RateLimiter = request.app.state.rate_limiter
+        limiter.check(caller.key_id)
+        return caller
+
+    return check
+
+
+Reader = Depends(requires("read"))
+Writer = Depends(requires("write"))
+Admin = Depends(requires("admin"))

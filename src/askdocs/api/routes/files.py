@@ -1,0 +1,274 @@
+"""/v1/files and /v1/jobs: upload, list, read, replace and delete documents; ingestion jobs."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from askdocs.access.keys import Principal
+from askdocs.api import deps
+from askdocs.api.errors import ApiError
+from askdocs.api.uploads import UploadedFile, read_upload
+from askdocs.container import Container
+from askdocs.errors import DocumentNotFoundError
+from askdocs.jobs.store import STATES, Job
+from askdocs.models import DocumentRecord
+from askdocs.parse import detect_media_type
+from askdocs.services.ingestion import document_id_for
+
+router = APIRouter(prefix="/v1", tags=["files"])
+
+ContainerDep = Annotated[Container, Depends(deps.container)]
+
+
+def job_payload(job: Job) -> dict[str, object]:
+    return {
+        "job_id": job.job_id,
+        "document_id": job.document_id,
+        "collection": job.collection,
+        "source": job.source,
+        "version": job.version,
+        "state": job.state,
+        "outcome": job.outcome,
+        "attempts": job.attempts,
+        "progress": {"chunks_done": job.chunks_done, "chunks_total": job.chunks_total},
+        "error": job.error,
+        "created": job.created,
+        "updated": job.updated,
+    }
+
+
+def file_payload(record: DocumentRecord | None, job: Job | None) -> dict[str, object]:
+    """A document as the API shows it: its live version, and its latest job if newer."""
+    if record is not None:
+        body: dict[str, object] = dataclasses.asdict(record)
+        body.pop("pipeline")
+    else:
+        assert job is not None
+        body = {
+            "document_id": job.document_id,
+            "collection": job.collection,
+            "source": job.source,
+            "version": None,
+            "status": "failed" if job.state == "failed" else "processing",
+        }
+    if job is not None and job.state in ("queued", "running"):
+        body["status"] = "processing" if record is None else "ready"
+        body["processing_version"] = job.version
+    if job is not None:
+        body["job"] = job_payload(job)
+        if job.state == "failed":
+            body["error"] = job.error
+    return body
+
+
+def _visible_record(c: Container, caller: Principal, document_id: str) -> DocumentRecord | None:
+    record = c.tables.get_document(document_id)
+    if record is not None and not caller.allows(record.collection):
+        return None
+    return record
+
+
+def _latest_job(c: Container, document_id: str) -> Job | None:
+    jobs = c.jobs.find(document_id=document_id, limit=1)
+    return jobs[0] if jobs else None
+
+
+def _not_found(document_id: str) -> DocumentNotFoundError:
+    return DocumentNotFoundError(f"no file {document_id!r}: GET /v1/files lists them")
+
+
+def _check_type(files: list[UploadedFile]) -> None:
+    for upload in files:
+        detect_media_type(upload.data, PurePosixPath(upload.name).name)  # 415 if unsupported
+
+
+def _submit(
+    request: Request, c: Container, upload: UploadedFile, collection: str, source: str
+) -> dict[str, object]:
+    document_id = document_id_for(collection, source)
+    previous = c.tables.get_document(document_id)
+    blob = c.blobs.put(upload.data)
+    if previous is not None and previous.sha256 == blob:
+        version = previous.version
+    else:
+        version = (previous.version if previous else 0) + 1
+    job = c.jobs.submit(
+        document_id=document_id, collection=collection, source=source, blob=blob, version=version
+    )
+    request.app.state.runner.wake()
+    return {
+        "document_id": document_id,
+        "version": version,
+        "job_id": job.job_id,
+        "collection": collection,
+        "source": source,
+        "size": len(upload.data),
+    }
+
+
+@router.post("/files", status_code=202)
+async def upload_files(
+    request: Request, c: ContainerDep, caller: Principal = deps.Writer
+) -> JSONResponse:
+    """Store one or many files (multipart) and queue their ingestion."""
+    upload = await read_upload(request, c.settings.server.max_upload_bytes)
+    collection = upload.fields.get("collection") or (
+        caller.collections[0] if caller.collections else c.settings.collection
+    )
+    caller.require_collection(collection)
+    source = upload.fields.get("source")
+    if source and len(upload.files) > 1:
+        raise ApiError("invalid_request", "'source' names one file: upload the files one by one")
+    await run_in_threadpool(_check_type, upload.files)
+    accepted = [
+        await run_in_threadpool(_submit, request, c, f, collection, source or f.name)
+        for f in upload.files
+    ]
+    return JSONResponse({"files": accepted}, status_code=202)
+
+
+@router.get("/files")
+def list_files(
+    c: ContainerDep,
+    caller: Principal = deps.Reader,
+    collection: str | None = None,
+    status: str | None = Query(None, pattern="^(ready|processing|failed)$"),
+    q: str | None = Query(None, description="substring of the source path"),
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> dict[str, object]:
+    scope = caller.visible([collection] if collection else [])
+    records = {
+        r.document_id: r for r in c.tables.read_documents() if not scope or r.collection in scope
+    }
+    latest: dict[str, Job] = {}
+    for found in c.jobs.pending()[::-1] + c.jobs.find(state="failed", collections=scope, limit=500):
+        if _cancelled(found):
+            continue
+        if (not scope or found.collection in scope) and found.document_id not in latest:
+            latest[found.document_id] = found
+    items = []
+    for document_id in sorted(set(records) | set(latest)):
+        record = records.get(document_id)
+        job: Job | None = latest.get(document_id)
+        if (
+            record is not None
+            and job is not None
+            and job.state == "failed"
+            and (job.updated < _timestamp(record.updated_at))
+        ):
+            job = None  # an old failure, superseded by a later success
+        items.append(file_payload(record, job))
+    if status:
+        items = [i for i in items if i["status"] == status]
+    if q:
+        items = [i for i in items if q.lower() in str(i["source"]).lower()]
+    items.sort(key=lambda i: str(i.get("updated_at") or ""), reverse=True)
+    return {"files": items[offset : offset + limit], "total": len(items)}
+
+
+@router.get("/files/{document_id}")
+def get_file(
+    c: ContainerDep, document_id: str, caller: Principal = deps.Reader
+) -> dict[str, object]:
+    record = _visible_record(c, caller, document_id)
+    jobs = [
+        j for j in c.jobs.find(document_id=document_id, limit=100) if caller.allows(j.collection)
+    ]
+    # Without a live version, the file exists only while its first ingestion is queued,
+    # running, or failed; after a delete its old jobs do not bring it back.
+    if record is None and (not jobs or jobs[0].state == "succeeded" or _cancelled(jobs[0])):
+        raise _not_found(document_id)
+    body = file_payload(record, jobs[0] if jobs else None)
+    body["versions"] = [
+        {"version": j.version, "job_id": j.job_id, "state": j.state, "outcome": j.outcome,
+         "created": j.created}
+        for j in jobs
+    ]  # fmt: skip
+    return body
+
+
+@router.get("/files/{document_id}/content")
+def get_content(
+    request: Request, c: ContainerDep, document_id: str, caller: Principal = deps.Reader
+) -> Response:
+    record = _visible_record(c, caller, document_id)
+    if record is None:
+        raise _not_found(document_id)
+    etag = f'"{record.sha256}"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    name = PurePosixPath(record.source).name.replace('"', "")
+    headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    headers["X-Content-Type-Options"] = "nosniff"
+    return Response(c.blobs.get(record.sha256), media_type=record.media_type, headers=headers)
+
+
+@router.put("/files/{document_id}", status_code=202)
+async def replace_file(
+    request: Request, c: ContainerDep, document_id: str, caller: Principal = deps.Writer
+) -> JSONResponse:
+    """A new version of the file, under the same id."""
+    record = await run_in_threadpool(_visible_record, c, caller, document_id)
+    if record is None:
+        raise _not_found(document_id)
+    upload = await read_upload(request, c.settings.server.max_upload_bytes)
+    if len(upload.files) != 1:
+        raise ApiError("invalid_request", "replace one file at a time")
+    await run_in_threadpool(_check_type, upload.files)
+    accepted = await run_in_threadpool(
+        _submit, request, c, upload.files[0], record.collection, record.source
+    )
+    return JSONResponse(accepted, status_code=202)
+
+
+@router.delete("/files/{document_id}")
+def delete_file(
+    c: ContainerDep, document_id: str, caller: Principal = deps.Writer
+) -> dict[str, object]:
+    record = _visible_record(c, caller, document_id)
+    cancelled = c.jobs.cancel(document_id)
+    if record is None:
+        if cancelled:
+            return {"deleted": document_id, "cancelled_jobs": cancelled}
+        raise _not_found(document_id)
+    c.ingestion.delete(document_id)
+    return {"deleted": document_id, "version": record.version, "cancelled_jobs": cancelled}
+
+
+@router.get("/jobs")
+def list_jobs(
+    c: ContainerDep,
+    caller: Principal = deps.Reader,
+    state: str | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    offset: int = Query(0, ge=0),
+) -> dict[str, object]:
+    if state is not None and state not in STATES:
+        raise ApiError("invalid_request", f"state must be one of {', '.join(STATES)}")
+    jobs = c.jobs.find(state=state, collections=caller.collections, limit=limit, offset=offset)
+    return {"jobs": [job_payload(j) for j in jobs], "counts": c.jobs.counts()}
+
+
+@router.get("/jobs/{job_id}")
+def get_job(c: ContainerDep, job_id: str, caller: Principal = deps.Reader) -> dict[str, object]:
+    job = c.jobs.get(job_id)
+    if job is None or not caller.allows(job.collection):
+        raise DocumentNotFoundError(f"no job {job_id!r}: GET /v1/jobs lists them")
+    return job_payload(job)
+
+
+def _cancelled(job: Job) -> bool:
+    return job.state == "failed" and (job.error or "").startswith("cancelled")
+
+
+def _timestamp(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()

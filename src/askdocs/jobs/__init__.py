@@ -1,0 +1,1 @@
+"""Background ingestion: a persistent job queue and the workers that drain it."""

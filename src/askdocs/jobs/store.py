@@ -1,0 +1,247 @@
+"""Ingestion jobs in SQLite under the data dir: they outlive the process that queued them.
+
+A worker claims a job atomically and holds it under a lease it renews as it makes progress.
+A job whose worker died (its process is gone, or its lease ran out) is queued again, so a
+restart resumes the work. Ingestion's own commits are atomic, so running a job twice is safe:
+the second run finds the document unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from askdocs.storage.sqlite import ThreadLocalSqlite
+
+STATES = ("queued", "running", "succeeded", "failed")
+LEASE_SECONDS = 300.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+  id TEXT PRIMARY KEY,
+  document_id TEXT NOT NULL,
+  collection TEXT NOT NULL,
+  source TEXT NOT NULL,
+  blob TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  chunks_done INTEGER NOT NULL DEFAULT 0,
+  chunks_total INTEGER NOT NULL DEFAULT 0,
+  error TEXT,
+  outcome TEXT,
+  owner TEXT,
+  lease_until REAL,
+  not_before REAL NOT NULL DEFAULT 0,
+  created REAL NOT NULL,
+  updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, not_before, created);
+CREATE INDEX IF NOT EXISTS jobs_document ON jobs (document_id, created);
+"""
+
+_COLUMNS = (
+    "id, document_id, collection, source, blob, version, state, attempts, chunks_done,"
+    " chunks_total, error, outcome, created, updated"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    job_id: str
+    document_id: str
+    collection: str
+    source: str
+    blob: str
+    version: int
+    state: str
+    attempts: int
+    chunks_done: int
+    chunks_total: int
+    error: str | None
+    outcome: str | None  # added | updated | unchanged, once succeeded
+    created: float
+    updated: float
+
+
+def owner_id() -> str:
+    """This process, as the owner of the jobs it runs."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class JobStore:
+    """Queue and history of ingestion jobs."""
+
+    def __init__(self, path: Path, *, lease_seconds: float = LEASE_SECONDS) -> None:
+        self._db = ThreadLocalSqlite(path)
+        self._db().executescript(_SCHEMA)
+        self._lease = lease_seconds
+
+    def submit(
+        self, *, document_id: str, collection: str, source: str, blob: str, version: int
+    ) -> Job:
+        now = time.time()
+        job_id = uuid.uuid4().hex[:16]
+        self._db().execute(
+            "INSERT INTO jobs (id, document_id, collection, source, blob, version, state,"
+            " created, updated) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+            (job_id, document_id, collection, source, blob, version, now, now),
+        )
+        job = self.get(job_id)
+        assert job is not None
+        return job
+
+    def claim(self) -> Job | None:
+        """The oldest runnable job, now owned by this process; None if there is none."""
+        now = time.time()
+        row = (
+            self._db()
+            .execute(
+                "UPDATE jobs SET state = 'running', owner = ?, lease_until = ?, updated = ?,"
+                " attempts = attempts + 1, error = NULL"
+                " WHERE id = (SELECT id FROM jobs WHERE (state = 'queued' AND not_before <= ?)"
+                "   OR (state = 'running' AND lease_until < ?) ORDER BY created LIMIT 1)"
+                f" RETURNING {_COLUMNS}",
+                (owner_id(), now + self._lease, now, now, now),
+            )
+            .fetchone()
+        )
+        return _job(row) if row else None
+
+    def progress(self, job_id: str, done: int, total: int) -> None:
+        now = time.time()
+        self._db().execute(
+            "UPDATE jobs SET chunks_done = ?, chunks_total = ?, lease_until = ?, updated = ?"
+            " WHERE id = ? AND state = 'running'",
+            (done, total, now + self._lease, now, job_id),
+        )
+
+    def succeed(self, job_id: str, *, outcome: str, version: int, chunks: int) -> bool:
+        """Mark done; False if the job was cancelled while it ran (its file was deleted)."""
+        cursor = self._db().execute(
+            "UPDATE jobs SET state = 'succeeded', outcome = ?, version = ?, chunks_done = ?,"
+            " chunks_total = ?, owner = NULL, lease_until = NULL, updated = ?"
+            " WHERE id = ? AND state = 'running'",
+            (outcome, version, chunks, chunks, time.time(), job_id),
+        )
+        return cursor.rowcount == 1
+
+    def cancel(self, document_id: str) -> int:
+        """The file was deleted: its queued and running jobs must not bring it back."""
+        cursor = self._db().execute(
+            "UPDATE jobs SET state = 'failed', error = 'cancelled: the file was deleted',"
+            " owner = NULL, lease_until = NULL, updated = ?"
+            " WHERE document_id = ? AND state IN ('queued', 'running')",
+            (time.time(), document_id),
+        )
+        return cursor.rowcount
+
+    def fail(self, job_id: str, error: str) -> None:
+        self._db().execute(
+            "UPDATE jobs SET state = 'failed', error = ?, owner = NULL, lease_until = NULL,"
+            " updated = ? WHERE id = ?",
+            (error, time.time(), job_id),
+        )
+
+    def retry(self, job_id: str, error: str, delay: float) -> None:
+        """Back in the queue after ``delay`` seconds; the error stays visible meanwhile."""
+        now = time.time()
+        self._db().execute(
+            "UPDATE jobs SET state = 'queued', error = ?, not_before = ?, owner = NULL,"
+            " lease_until = NULL, updated = ? WHERE id = ?",
+            (error, now + delay, now, job_id),
+        )
+
+    def release_mine(self) -> int:
+        """On a clean shutdown: this process's running jobs go back to the queue at once."""
+        cursor = self._db().execute(
+            "UPDATE jobs SET state = 'queued', owner = NULL, lease_until = NULL,"
+            " attempts = max(attempts - 1, 0), updated = ? WHERE state = 'running' AND owner = ?",
+            (time.time(), owner_id()),
+        )
+        return cursor.rowcount
+
+    def recover(self) -> int:
+        """At startup: jobs left running by a process of this host that no longer exists
+        are queued again (a crash or kill -9 mid-job)."""
+        host = socket.gethostname()
+        orphans = []
+        for job_id, owner in self._db().execute(
+            "SELECT id, owner FROM jobs WHERE state = 'running'"
+        ):
+            owner_host, _, pid = str(owner).rpartition(":")
+            if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+                orphans.append(job_id)
+        self._db().executemany(
+            "UPDATE jobs SET state = 'queued', owner = NULL, lease_until = NULL WHERE id = ?",
+            [(j,) for j in orphans],
+        )
+        return len(orphans)
+
+    def get(self, job_id: str) -> Job | None:
+        row = self._db().execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return _job(row) if row else None
+
+    def find(
+        self,
+        *,
+        state: str | None = None,
+        document_id: str | None = None,
+        collections: tuple[str, ...] = (),
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[Job]:
+        where, params = _filters(state, document_id, collections)
+        rows = self._db().execute(
+            f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [_job(r) for r in rows]
+
+    def pending(self) -> list[Job]:
+        """Queued and running jobs, oldest first."""
+        rows = self._db().execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY created"
+        )
+        return [_job(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        found = dict(
+            self._db().execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall()
+        )
+        return {state: int(found.get(state, 0)) for state in STATES}
+
+
+def _filters(
+    state: str | None, document_id: str | None, collections: tuple[str, ...]
+) -> tuple[str, list[object]]:
+    clauses: list[str] = []
+    params: list[object] = []
+    if state:
+        clauses.append("state = ?")
+        params.append(state)
+    if document_id:
+        clauses.append("document_id = ?")
+        params.append(document_id)
+    if collections:
+        clauses.append(f"collection IN ({','.join('?' * len(collections))})")
+        params.extend(collections)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _job(row: tuple[object, ...]) -> Job:
+    return Job(*row)  # type: ignore[arg-type]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True
+    return True
