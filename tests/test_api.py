@@ -255,6 +255,8 @@ def test_metrics_and_request_ids(client: TestClient, app_container: Container) -
         "askdocs_retrieval_duration_seconds_count 1.0",
         "askdocs_generation_duration_seconds_count 1.0",
         "askdocs_tokens_generated_total",
+        'askdocs_answer_cache_events_total{event="misses",layer="exact"} 1.0',
+        'askdocs_answer_cache{stat="entries"} 1.0',
     ):
         assert name in text, name
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -16,11 +17,14 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from askdocs.api import errors
 from askdocs.api.deps import RateLimiter
 from askdocs.api.observability import CallbackCollector, Metrics, request_middleware
 from askdocs.api.routes import answers, files, openai
+from askdocs.cache.base import CacheStats
 from askdocs.container import Container
 from askdocs.jobs.store import Job
 from askdocs.jobs.worker import JobRunner
@@ -164,33 +168,33 @@ def _job_done(metrics: Metrics, job: Job, outcome: IngestOutcome) -> None:
 
 
 def _add_cache_metrics(container: Container, metrics: Metrics) -> None:
-    """Cache counters (hits, misses, stale, evictions per layer), if the cache keeps them."""
-
-    def read() -> dict[str, float]:
-        stats = getattr(container.answer_cache, "stats", None)
-        if stats is None:
-            return {}
-        found = stats()
-        values = found if isinstance(found, dict) else getattr(found, "__dict__", {})
-        return {
-            str(k): float(v)
-            for k, v in _flatten(values).items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        }
-
-    metrics.add_collector(
-        CallbackCollector("askdocs_answer_cache", "Answer cache statistics", "stat", read)
-    )
+    """Answer cache counters per layer (hits, misses, stale, evictions, ...) and its size,
+    read from the cache backend at scrape time (shared by every process using it)."""
+    metrics.add_collector(CacheCollector(lambda: container.answer_cache.stats()))
 
 
-def _flatten(values: dict[str, object], prefix: str = "") -> dict[str, object]:
-    flat: dict[str, object] = {}
-    for key, value in values.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}_"))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+class CacheCollector(Collector):
+    def __init__(self, read: Callable[[], CacheStats]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            stats = self._read()
+        except Exception:  # a cache that cannot report must not break /metrics
+            log.warning("answer cache statistics unavailable")
+            return
+        events = CounterMetricFamily(
+            "askdocs_answer_cache_events", "Answer cache events", labels=["layer", "event"]
+        )
+        for layer, counts in stats.layers.items():
+            for event, value in dataclasses.asdict(counts).items():
+                events.add_metric([layer, event], float(value))
+        yield events
+        size = GaugeMetricFamily("askdocs_answer_cache", "Answer cache size", labels=["stat"])
+        for name in ("entries", "bytes", "errors", "bypassed"):
+            size.add_metric([name], float(getattr(stats, name)))
+        size.add_metric(["available"], 1.0 if stats.available else 0.0)
+        yield size
 
 
 def _swagger_dir() -> Path:

@@ -145,7 +145,8 @@ class AnsweringService:
             text = attribute("".join(pieces).strip().split("\n\n")[0], used)
             citations = [Citation(n, used[n - 1]) for n in extract_citations(text, len(used))]
             timings["generate"] = (time.perf_counter() - gen_started) * 1000
-        quotes = [] if abstained else self._quotes(question, text, passages)
+        # Quotes support a generated answer; retrieval alone returns the passages themselves.
+        quotes = [] if abstained or not options.generate else self._quotes(question, text, passages)
         timings["total"] = (time.perf_counter() - started) * 1000
         answer = Answer(
             question=question,
