@@ -297,3 +297,22 @@ def test_mlflow_models_serve_answers_over_http(served: str) -> None:
     response = httpx.post(f"{served}/invocations", json=body, timeout=120)
     assert response.status_code == 200, response.text
     check_predictions(response.json()["predictions"])
+
+
+def test_serve_model_builds_the_app_from_the_registered_configuration(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from askdocs.api.app import app_from_settings
+
+    settings = settings_for(store, retrieve=RetrieveSettings(k=4, abstain_threshold=0.31))
+    register(settings, log(settings, make_report(settings, [0]), tmp_path), "served")
+    promote(settings, "served", 1)
+    assert settings.eval.tracking_uri is not None
+    monkeypatch.setenv("ASKDOCS_EVAL__TRACKING_URI", settings.eval.tracking_uri)
+    monkeypatch.setenv("ASKDOCS_EVAL__ARTIFACT_LOCATION", str(settings.eval.artifact_location))
+    monkeypatch.setenv("ASKDOCS_DATA_DIR", str(tmp_path / "serving"))
+    monkeypatch.setenv("ASKDOCS_SERVE_MODEL", "models:/served@champion")
+    app = app_from_settings()
+    served = app.state.container.settings
+    assert (served.retrieve.k, served.retrieve.abstain_threshold) == (4, 0.31)
+    assert served.data_dir == tmp_path / "serving"

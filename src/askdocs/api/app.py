@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -211,4 +212,11 @@ def app_from_settings() -> FastAPI:
     from askdocs.container import build
 
     configure_logging()
-    return create_app(build(Settings()))
+    settings = Settings()
+    model = os.environ.get("ASKDOCS_SERVE_MODEL")
+    if model:
+        from askdocs.evaluation import load_registered_settings
+
+        settings = load_registered_settings(model, settings)
+        log.info("answering with the registered configuration %s", model)
+    return create_app(build(settings))

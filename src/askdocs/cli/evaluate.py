@@ -19,7 +19,13 @@ from askdocs.evaluation.configuration import answering_params
 from askdocs.evaluation.dataset import EvalDataset, load_dataset
 from askdocs.evaluation.errors import PromotionRefusedError
 from askdocs.evaluation.metrics import QuestionResult
-from askdocs.evaluation.report import EvalReport, render_table, render_worst, write_reports
+from askdocs.evaluation.report import (
+    EvalReport,
+    render_table,
+    render_worst,
+    worst,
+    write_reports,
+)
 from askdocs.evaluation.runner import (
     EvalOptions,
     PreparedCorpus,
@@ -108,7 +114,7 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
         folder = out_dir or services.settings.data_dir / "eval" / "runs" / run_name
         paths = write_reports(report, folder, worst_n)
         out.print(render_table(report))
-        if worst_n:
+        if worst_n and worst(report.results, worst_n):
             out.print(render_worst(report, worst_n))
         out.print(f"reports: {paths[0]} and {paths[1]}")
         if not no_track:

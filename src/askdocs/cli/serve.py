@@ -17,6 +17,8 @@ from askdocs.container import Container
 from askdocs.errors import ConfigurationError
 
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+# How `serve --model` tells its worker processes which registered configuration to load.
+MODEL_ENV = "ASKDOCS_SERVE_MODEL"
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -35,6 +37,10 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
         no_auth: Annotated[
             bool, typer.Option("--no-auth", help="no API keys (loopback addresses only)")
         ] = False,
+        model: Annotated[
+            str | None,
+            typer.Option(help="answer with a registered configuration, models:/NAME@champion"),
+        ] = None,
     ) -> None:
         """Run the HTTP API and the web UI."""
         import uvicorn
@@ -49,6 +55,11 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
                 f"refusing to serve without API keys on {host}: anyone who can reach it could "
                 "read and delete every file. Turn auth on, or listen on 127.0.0.1."
             )
+        if model:
+            from askdocs.evaluation import load_registered_settings
+
+            load_registered_settings(model, settings)  # fail here, not in every worker
+            os.environ[MODEL_ENV] = model
         # Worker processes build their own settings from the environment.
         os.environ["ASKDOCS_DATA_DIR"] = str(settings.data_dir)
         os.environ["ASKDOCS_SERVER__AUTH"] = "true" if auth else "false"
