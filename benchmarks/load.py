@@ -143,7 +143,8 @@ async def measure(url: str, key: str, args: argparse.Namespace) -> dict[str, Any
         base_url=url, headers=headers, timeout=900, limits=limits
     ) as client:
         await client.post("/v1/ask", json={"question": questions[0], "generate": False})
-        retrieval = [
+        phases = set(args.phases.split(","))
+        retrieval = [] if "retrieval" not in phases else [
             await run_level(
                 client,
                 [{"question": questions[i % len(questions)], "generate": False}
@@ -154,7 +155,7 @@ async def measure(url: str, key: str, args: argparse.Namespace) -> dict[str, Any
         ]  # fmt: skip
         generation = []
         offset = 0
-        for level in levels:
+        for level in levels if "generation" in phases else []:
             count = max(args.generate_requests, level)
             bodies = [
                 {"question": questions[(offset + i) % len(questions)], "cache": False}
@@ -162,7 +163,7 @@ async def measure(url: str, key: str, args: argparse.Namespace) -> dict[str, Any
             ]
             offset += count
             generation.append(await run_level(client, bodies, level))
-        busy = await responsiveness(client, questions[offset:], 8, args.probes)
+        busy = await responsiveness(client, questions[offset + 1 :], 8, args.probes)
     return {"retrieval": retrieval, "generation": generation, "while_generating": busy}
 
 
@@ -172,6 +173,12 @@ def main() -> None:
     parser.add_argument("--generate-requests", type=int, default=16)
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument("--probes", type=int, default=40)
+    parser.add_argument(
+        "--phases",
+        default="retrieval,generation",
+        help="which level sweeps to run before the responsiveness check (always run)",
+    )
+    parser.add_argument("--name", default="load", help="results file name")
     args = parser.parse_args()
     source = DATA / "sqlite" / "askdocs-data"
     if not source.exists():
@@ -215,7 +222,7 @@ def main() -> None:
             ],
         )
     )
-    write_result("load", {"args": vars(args), **results})
+    write_result(args.name, {"args": vars(args), **results})
 
 
 if __name__ == "__main__":

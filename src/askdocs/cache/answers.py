@@ -25,7 +25,6 @@ from askdocs.cache.base import (
     CacheStats,
     Layer,
     PassageKey,
-    layer_stats,
 )
 from askdocs.cache.keys import cache_key, normalise_question, passage_keys
 from askdocs.cache.records import (
@@ -36,7 +35,7 @@ from askdocs.cache.records import (
     entry_size,
 )
 from askdocs.cache.semantic import ScopeVectors
-from askdocs.cache.sqlite import CacheFile
+from askdocs.cache.sqlite import CacheFile, sqlite_stats
 from askdocs.embed.base import Vectors
 from askdocs.models import Answer
 
@@ -234,28 +233,7 @@ class SqliteAnswerCache:
             counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
             return int(entries), int(size), counters
 
-        found = self._file.run(read, None)
-        if found is None:
-            return CacheStats(
-                "sqlite",
-                str(self.path),
-                0,
-                0,
-                layer_stats({}, ANSWER_LAYERS),
-                health.errors,
-                health.bypassed,
-                available=False,
-            )
-        entries, size, counters = found
-        return CacheStats(
-            "sqlite",
-            str(self.path),
-            entries,
-            size,
-            layer_stats(counters, ANSWER_LAYERS),
-            counters.get("health:errors", 0),
-            counters.get("health:bypassed", 0),
-        )
+        return sqlite_stats(self.path, self._file.run(read, None), ANSWER_LAYERS, health)
 
     def close(self) -> None:
         self._file.close()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from askdocs.cache.base import EMBEDDING_LAYERS, QUERY_PREFIX, CacheStats, layer_stats
-from askdocs.cache.sqlite import CacheFile
+from askdocs.cache.base import EMBEDDING_LAYERS, QUERY_PREFIX, CacheStats
+from askdocs.cache.sqlite import CacheFile, sqlite_stats
 from askdocs.embed.base import Vectors
 
 _SCHEMA = """
@@ -123,28 +123,7 @@ class SqliteEmbeddingCache:
                 entries, size = entries + int(n), size + int(b)
             return entries, size, dict(db.execute("SELECT name, value FROM counters").fetchall())
 
-        found = self._file.run(read, None)
-        if found is None:
-            return CacheStats(
-                "sqlite",
-                str(self.path),
-                0,
-                0,
-                layer_stats({}, EMBEDDING_LAYERS),
-                health.errors,
-                health.bypassed,
-                available=False,
-            )
-        entries, size, counters = found
-        return CacheStats(
-            "sqlite",
-            str(self.path),
-            entries,
-            size,
-            layer_stats(counters, EMBEDDING_LAYERS),
-            counters.get("health:errors", 0),
-            counters.get("health:bypassed", 0),
-        )
+        return sqlite_stats(self.path, self._file.run(read, None), EMBEDDING_LAYERS, health)
 
     def close(self) -> None:
         self._file.close()
