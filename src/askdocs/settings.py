@@ -62,12 +62,13 @@ class RetrieveSettings(BaseModel):
     ann_threshold: int = 50_000
     # Cross-encoder reranking (ms-marco-MiniLM-L-12-v2) of the best fused passages before the
     # top-k cut. It reorders the head only: the head size is bounded by its cost on 2 cores
-    # (~40 ms a pair) and deeper heads bought no more on either data set (README "Quality").
+    # (~40 ms a pair), and 10-20 passages bought little more on either data set (README "Quality").
     rerank: bool = True
     rerank_candidates: int = Field(default=5, ge=1)
     # A reranked passage scores fused + weight x sigmoid(logit / temperature): the cross-encoder
     # alone ranks worse than the fusion on the FAQ set, blended it ranks better on both sets.
-    # Chosen by benchmarks/quality.py.
+    # Chosen by benchmarks/quality.py for the weighted fusion, whose scores are in cosine units
+    # (under rrf the bonus outweighs the fused score, under keyword-only it barely counts).
     rerank_weight: float = Field(default=0.3, ge=0.0)
     rerank_temperature: float = Field(default=4.0, gt=0.0)
     # Word pieces of question + passage the cross-encoder reads; the passage is cut to fit.
