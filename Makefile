@@ -78,6 +78,9 @@ bench: $(TEST_STAMP)
 	$(PY) benchmarks/query.py
 	$(PY) benchmarks/generation.py
 	$(PY) benchmarks/cache.py
+	$(PY) benchmarks/load.py
+	$(PY) benchmarks/evaluation.py
+	@echo "benchmarks/finetune.py (about an hour on 2 cores) is run by hand"
 
 clean:
 	rm -rf $(VENV) .askdocs-data .pytest_cache .mypy_cache .ruff_cache

@@ -40,12 +40,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    data_dir: Path, port: int, extra_env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     # The load generator is one key sending hundreds of requests: no per-key rate limit.
-    env = os.environ | {
-        "ASKDOCS_DATA_DIR": str(data_dir),
-        "ASKDOCS_SERVER__RATE_LIMIT_PER_MINUTE": "0",
-    }
+    env = (
+        os.environ
+        | {
+            "ASKDOCS_DATA_DIR": str(data_dir),
+            "ASKDOCS_SERVER__RATE_LIMIT_PER_MINUTE": "0",
+        }
+        | (extra_env or {})
+    )
     askdocs = [sys.executable, "-m", "askdocs"]
     key = subprocess.run(
         [*askdocs, "keys", "create", "--name", "load", "--scope", "read", "--quiet"],

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from askdocs.api.app import create_app
+from askdocs.api.observability import configure_logging
 from askdocs.container import Container
 from askdocs.jobs.store import owner_id
+from askdocs.jobs.worker import JobRunner
+from askdocs.services.ingestion import IngestOutcome
 
 from conftest import fake_container
 
@@ -327,3 +332,46 @@ def test_a_key_over_its_rate_gets_429(tmp_path: Path) -> None:
         assert limited.json()["error"]["code"] == "rate_limited"
         assert int(limited.headers["Retry-After"]) >= 1
         assert client.get("/v1/jobs", headers=bearer(container)).status_code == 200  # per key
+
+
+def test_a_transient_failure_is_retried_with_backoff(tmp_path: Path) -> None:
+    container = fake_container(tmp_path / "data")
+    blob = container.blobs.put(GUIDE.encode())
+    job = container.jobs.submit(
+        document_id="d" * 24, collection="c", source="guide.md", blob=blob, version=1
+    )
+    calls: list[str] = []
+    real = container.ingestion
+
+    class FlakyIngestion:
+        def ingest_bytes(self, data: bytes, **kwargs: Any) -> IngestOutcome:
+            calls.append(kwargs["source"])
+            if len(calls) == 1:
+                raise OSError("disk busy")
+            return real.ingest_bytes(data, **kwargs)
+
+    runner = JobRunner(container.jobs, lambda: FlakyIngestion(), container.blobs, backoff=0.2)  # type: ignore[arg-type, return-value]
+    assert runner.run_once() is not None
+    retried = container.jobs.get(job.job_id)
+    assert retried is not None and retried.state == "queued" and retried.error == "disk busy"
+    assert runner.run_once() is None  # not before the backoff has passed
+    time.sleep(0.25)
+    assert runner.run_once() is not None
+    done = container.jobs.get(job.job_id)
+    assert done is not None and (done.state, done.attempts) == ("succeeded", 2)
+    assert calls == ["guide.md", "guide.md"]
+
+
+def test_json_logs_carry_the_request_id(
+    client: TestClient, app_container: Container, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging()
+    try:
+        client.get("/v1/jobs", headers=bearer(app_container) | {"X-Request-ID": "log-me-42"})
+    finally:
+        logging.getLogger("askdocs").handlers.clear()
+        logging.getLogger("askdocs").propagate = True
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    access = [entry for entry in lines if entry.get("path") == "/v1/jobs"]
+    assert access and access[0]["request_id"] == "log-me-42"
+    assert access[0]["status"] == 200
