@@ -21,6 +21,7 @@ from askdocs.storage.sqlite import ThreadLocalSqlite
 
 SCOPES = ("read", "write", "admin")
 _PREFIX = "askd"
+_USE_RESOLUTION = 60.0  # seconds
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -111,6 +112,7 @@ class KeyStore:
     def __init__(self, path: Path) -> None:
         self._db = ThreadLocalSqlite(path)
         self._db().executescript(_SCHEMA)
+        self._noted: dict[str, float] = {}
 
     def create(self, name: str, scope: str, collections: Sequence[str] = ()) -> tuple[str, KeyInfo]:
         """A new key; the returned secret is never stored and cannot be shown again."""
@@ -156,10 +158,17 @@ class KeyStore:
             raise InvalidKeyError("unknown API key: check it, or create one with `askdocs keys`")
         if row[4] is not None:
             raise InvalidKeyError("this API key was revoked: ask an admin for a new one")
-        self._db().execute(
-            "UPDATE api_keys SET last_used = ? WHERE id = ?", (time.time(), parts[1])
-        )
+        self._note_use(parts[1])
         return Principal(parts[1], row[0], row[1], tuple(json.loads(row[2])))
+
+    def _note_use(self, key_id: str) -> None:
+        """Record when a key was last used, at most once a minute per process: a write per
+        request would cost more than the rest of an exact cache hit."""
+        now = time.time()
+        if now - self._noted.get(key_id, 0.0) < _USE_RESOLUTION:
+            return
+        self._noted[key_id] = now
+        self._db().execute("UPDATE api_keys SET last_used = ? WHERE id = ?", (now, key_id))
 
     def all(self) -> list[KeyInfo]:
         rows = self._db().execute(

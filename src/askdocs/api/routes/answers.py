@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from askdocs.access.keys import Principal
@@ -138,19 +138,20 @@ def final_answer(events: Iterator[str | Answer]) -> Answer:
 @router.post("/ask", response_model=None)
 async def ask(
     body: AskRequest, c: ContainerDep, metrics: MetricsDep, caller: Principal = deps.Reader
-) -> StreamingResponse | dict[str, object]:
+) -> StreamingResponse | JSONResponse:
     """Answer a question from the documents, with numbered citations."""
     options = ask_options(caller, body.collection, body.k, generate=body.generate, cache=body.cache)
     events = answer_events(c, metrics, body.question, options)
     if body.stream:
         return await stream_response(events)
-    return answer_payload(await run_in_threadpool(final_answer, events))
+    # A plain JSONResponse skips FastAPI's generic encoder: a cache hit is ~1 ms faster.
+    return JSONResponse(answer_payload(await run_in_threadpool(final_answer, events)))
 
 
 @router.post("/chat", response_model=None)
 async def chat(
     body: ChatRequest, c: ContainerDep, metrics: MetricsDep, caller: Principal = deps.Reader
-) -> StreamingResponse | dict[str, object]:
+) -> StreamingResponse | JSONResponse:
     """Multi-turn: the last user message, rewritten into a standalone question, answered."""
     question = standalone_question([ChatTurn(m.role, m.content) for m in body.messages])
     options = ask_options(caller, body.collection, body.k, generate=True, cache=body.cache)
@@ -158,7 +159,7 @@ async def chat(
     extra: dict[str, object] = {"rewritten_question": question}
     if body.stream:
         return await stream_response(events, extra)
-    return answer_payload(await run_in_threadpool(final_answer, events)) | extra
+    return JSONResponse(answer_payload(await run_in_threadpool(final_answer, events)) | extra)
 
 
 @router.get("/passages/{chunk_id}")
