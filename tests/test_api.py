@@ -375,3 +375,29 @@ def test_json_logs_carry_the_request_id(
     access = [entry for entry in lines if entry.get("path") == "/v1/jobs"]
     assert access and access[0]["request_id"] == "log-me-42"
     assert access[0]["status"] == 200
+
+
+def test_keys_with_different_access_never_share_cached_answers(
+    client: TestClient, app_container: Container
+) -> None:
+    admin = bearer(app_container)
+    wait_for_job(client, str(upload(client, admin, collection="docs")["job_id"]), admin)
+    limited = bearer(app_container, "read", "docs")
+    question = {"question": "What does the answer cache keep?"}
+    first = client.post("/v1/ask", headers=limited, json=question).json()
+    again = client.post("/v1/ask", headers=limited, json=question).json()
+    other = client.post("/v1/ask", headers=admin, json=question).json()
+    assert (first["cache"], again["cache"], other["cache"]) == ("miss", "exact", "miss")
+
+
+def test_cached_answers_survive_a_server_restart(tmp_path: Path) -> None:
+    answer = "The answer cache keeps each answer with its passages [1]."
+    question = {"question": "What does the answer cache keep?"}
+    container = fake_container(tmp_path / "data", answer=answer)
+    with TestClient(create_app(container, warm_up=False)) as client:
+        headers = bearer(container)
+        wait_for_job(client, str(upload(client, headers)["job_id"]), headers)
+        assert client.post("/v1/ask", headers=headers, json=question).json()["cache"] == "miss"
+    restarted = fake_container(tmp_path / "data", answer=answer)
+    with TestClient(create_app(restarted, warm_up=False)) as client:
+        assert client.post("/v1/ask", headers=headers, json=question).json()["cache"] == "exact"
