@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import Depends, Request
 
@@ -65,7 +65,7 @@ class RateLimiter:
             self._buckets[key_id] = (tokens - 1, now)
 
 
-def requires(scope: str) -> Callable[..., Principal]:
+def requires(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller's key, checked to have ``scope`` or higher, within its rate."""
 
     async def check(request: Request, caller: Principal = Depends(principal)) -> Principal:  # noqa: B008
