@@ -25,6 +25,7 @@ from askdocs.cache.base import (
     CacheStats,
     Layer,
     PassageKey,
+    cache_stats,
 )
 from askdocs.cache.keys import cache_key, normalise_question, passage_keys
 from askdocs.cache.records import (
@@ -35,7 +36,7 @@ from askdocs.cache.records import (
     entry_size,
 )
 from askdocs.cache.semantic import ScopeVectors
-from askdocs.cache.sqlite import CacheFile, sqlite_stats
+from askdocs.cache.sqlite import CacheFile
 from askdocs.embed.base import Vectors
 from askdocs.models import Answer
 
@@ -233,7 +234,9 @@ class SqliteAnswerCache:
             counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
             return int(entries), int(size), counters
 
-        return sqlite_stats(self.path, self._file.run(read, None), ANSWER_LAYERS, health)
+        return cache_stats(
+            "sqlite", str(self.path), self._file.run(read, None), ANSWER_LAYERS, health
+        )
 
     def close(self) -> None:
         self._file.close()

@@ -208,3 +208,24 @@ def layer_stats(counters: Mapping[str, int], layers: Sequence[str]) -> dict[str,
         layer: LayerStats(**{e: int(counters.get(f"{layer}:{e}", 0)) for e in EVENTS})
         for layer in layers
     }
+
+
+def cache_stats(
+    backend: str,
+    location: str,
+    found: tuple[int, int, Mapping[str, int]] | None,
+    layers: Sequence[str],
+    health: BackendHealth,
+) -> CacheStats:
+    """CacheStats from (entries, bytes, counters) read from a backend, or, when it could not
+    be read (None), an unavailable one with this process's own health counts."""
+    if found is None:
+        return CacheStats(
+            backend, location, 0, 0, layer_stats({}, layers), health.errors, health.bypassed,
+            available=False,
+        )  # fmt: skip
+    entries, size, counters = found
+    return CacheStats(
+        backend, location, entries, size, layer_stats(counters, layers),
+        counters.get("health:errors", 0), counters.get("health:bypassed", 0),
+    )  # fmt: skip

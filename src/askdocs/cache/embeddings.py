@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from askdocs.cache.base import EMBEDDING_LAYERS, QUERY_PREFIX, CacheStats
-from askdocs.cache.sqlite import CacheFile, sqlite_stats
+from askdocs.cache.base import EMBEDDING_LAYERS, QUERY_PREFIX, CacheStats, cache_stats
+from askdocs.cache.sqlite import CacheFile
 from askdocs.embed.base import Vectors
 
 _SCHEMA = """
@@ -123,7 +123,9 @@ class SqliteEmbeddingCache:
                 entries, size = entries + int(n), size + int(b)
             return entries, size, dict(db.execute("SELECT name, value FROM counters").fetchall())
 
-        return sqlite_stats(self.path, self._file.run(read, None), EMBEDDING_LAYERS, health)
+        return cache_stats(
+            "sqlite", str(self.path), self._file.run(read, None), EMBEDDING_LAYERS, health
+        )
 
     def close(self) -> None:
         self._file.close()

@@ -27,7 +27,7 @@ from askdocs.cache.base import (
     CacheStats,
     Layer,
     PassageKey,
-    layer_stats,
+    cache_stats,
 )
 from askdocs.cache.records import (
     decode_entry,
@@ -269,28 +269,11 @@ class RedisAnswerCache:
             return list(pipe.execute())
 
         found = self._store.run(read, None)
-        location = redact(self._store.url)
-        if found is None:
-            return CacheStats(
-                "redis",
-                location,
-                0,
-                0,
-                layer_stats({}, ANSWER_LAYERS),
-                health.errors,
-                health.bypassed,
-                available=False,
-            )
-        counters = {as_text(k): int(v) for k, v in found[2].items()}
-        return CacheStats(
-            "redis",
-            location,
-            int(found[0]),
-            int(found[1] or 0),
-            layer_stats(counters, ANSWER_LAYERS),
-            counters.get("health:errors", 0),
-            counters.get("health:bypassed", 0),
-        )
+        read_back = None
+        if found is not None:
+            counters = {as_text(k): int(v) for k, v in found[2].items()}
+            read_back = (int(found[0]), int(found[1] or 0), counters)
+        return cache_stats("redis", redact(self._store.url), read_back, ANSWER_LAYERS, health)
 
     def close(self) -> None:
         self._store.client.close()

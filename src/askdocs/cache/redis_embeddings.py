@@ -19,7 +19,7 @@ from askdocs.cache.base import (
     QUERY_PREFIX,
     BackendHealth,
     CacheStats,
-    layer_stats,
+    cache_stats,
 )
 from askdocs.cache.redis_client import RedisStore, as_bytes, as_text, redact
 from askdocs.embed.base import Vectors
@@ -105,28 +105,12 @@ class RedisEmbeddingCache:
         self._store.flush_health(self._p + "stats:embeddings")
         sizes = self._sizes()
         counters = self._store.run(lambda c: c.hgetall(self._p + "stats:embeddings"), None)
-        location = redact(self._store.url)
-        if counters is None:
-            return CacheStats(
-                "redis",
-                location,
-                0,
-                0,
-                layer_stats({}, EMBEDDING_LAYERS),
-                health.errors,
-                health.bypassed,
-                available=False,
-            )
-        named = {as_text(k): int(v) for k, v in counters.items()}
-        return CacheStats(
-            "redis",
-            location,
-            sum(n for n, _ in sizes.values()),
-            sum(n * width for n, width in sizes.values()),
-            layer_stats(named, EMBEDDING_LAYERS),
-            named.get("health:errors", 0),
-            named.get("health:bypassed", 0),
-        )
+        read_back = None
+        if counters is not None:
+            named = {as_text(k): int(v) for k, v in counters.items()}
+            entries = sum(n for n, _ in sizes.values())
+            read_back = (entries, sum(n * width for n, width in sizes.values()), named)
+        return cache_stats("redis", redact(self._store.url), read_back, EMBEDDING_LAYERS, health)
 
     def close(self) -> None:
         self._store.client.close()

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from askdocs.cache.base import BackendHealth, CacheStats, layer_stats, log
+from askdocs.cache.base import BackendHealth, log
 
 T = TypeVar("T")
 
@@ -173,22 +173,3 @@ def _inode(path: Path) -> int:
         return path.stat().st_ino
     except OSError:
         return -1
-
-
-def sqlite_stats(
-    path: Path,
-    found: tuple[int, int, dict[str, int]] | None,
-    layers: tuple[str, ...],
-    health: BackendHealth,
-) -> CacheStats:
-    """CacheStats of a SQLite cache from (entries, bytes, counters), or an unavailable one."""
-    if found is None:
-        return CacheStats(
-            "sqlite", str(path), 0, 0, layer_stats({}, layers), health.errors, health.bypassed,
-            available=False,
-        )  # fmt: skip
-    entries, size, counters = found
-    return CacheStats(
-        "sqlite", str(path), entries, size, layer_stats(counters, layers),
-        counters.get("health:errors", 0), counters.get("health:bypassed", 0),
-    )  # fmt: skip
