@@ -13,15 +13,29 @@ from askdocs.index.vectors import VectorMatrix
 DIM = 32
 
 
-def database(vectors: np.ndarray, collections: list[str], live: list[bool]) -> sqlite3.Connection:
+def database(
+    vectors: np.ndarray,
+    collections: list[str],
+    live: list[bool],
+    documents: list[str] | None = None,
+) -> sqlite3.Connection:
     db = sqlite3.connect(":memory:")
     db.executescript(files("askdocs.index").joinpath("schema.sql").read_text())
-    for i, (vector, collection, is_live) in enumerate(zip(vectors, collections, live, strict=True)):
+    documents = documents or ["d"] * len(vectors)
+    rows = zip(vectors, collections, live, documents, strict=True)
+    for i, (vector, collection, is_live, document) in enumerate(rows):
         db.execute(
             "INSERT INTO passages (rowid, chunk_id, document_id, version, collection, source,"
             ' ordinal, text, text_sha256, start, "end", heading, live, vector)'
-            " VALUES (?, ?, 'd', 1, ?, 's', 0, 't', 'h', 0, 1, '[]', ?, ?)",
-            (i + 1, f"c{i}", collection, int(is_live), vector.astype(np.float32).tobytes()),
+            " VALUES (?, ?, ?, 1, ?, 's', 0, 't', 'h', 0, 1, '[]', ?, ?)",
+            (
+                i + 1,
+                f"c{i}",
+                document,
+                collection,
+                int(is_live),
+                vector.astype(np.float32).tobytes(),
+            ),
         )
     return db
 
@@ -70,3 +84,28 @@ def test_ivf_recall_against_exact(data: tuple) -> None:  # type: ignore[type-arg
         recalls.append(len(truth & {r for r, _ in got}) / 10)
     assert ann._ann is not None  # the IVF path really ran
     assert float(np.mean(recalls)) >= 0.95
+
+
+@pytest.mark.parametrize("ann_threshold", [10**9, 10])
+def test_length_prior_lets_short_documents_into_the_candidates(ann_threshold: int) -> None:
+    """A long document's many near-duplicate passages would take every candidate slot; with the
+    prior, the one-passage document gets in, and the best plain cosine is always kept."""
+    rng = np.random.default_rng(3)
+    q = np.zeros(DIM, dtype=np.float32)
+    q[0] = 1.0
+    long_rows = [q * 0.9 + 0.1 * rng.standard_normal(DIM) for _ in range(60)]
+    rows = np.array([*long_rows, q * 0.5 + 0.5 * np.eye(DIM)[1]], dtype=np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    documents = ["long"] * 60 + ["short"]
+    db = database(rows, ["c"] * 61, [True] * 61, documents)
+    matrix = VectorMatrix(DIM, ann_threshold=ann_threshold)
+    matrix.refresh(db)
+    cosine = rows @ q
+    plain = matrix.search(q, None, 10)
+    assert 61 not in [r for r, _ in plain]
+    hits = matrix.search(q, None, 10, length_prior=0.1)
+    assert 61 in [r for r, _ in hits]
+    best = int(np.argmax(cosine)) + 1
+    assert best in [r for r, _ in hits]
+    # The scores returned stay plain cosines.
+    assert all(s == pytest.approx(float(cosine[r - 1]), abs=1e-5) for r, s in hits)

@@ -268,9 +268,14 @@ class PassageIndex:
     # -- search -----------------------------------------------------------------------------
 
     def dense(
-        self, query: npt.NDArray[np.float32], collections: Sequence[str] | None, n: int
+        self,
+        query: npt.NDArray[np.float32],
+        collections: Sequence[str] | None,
+        n: int,
+        *,
+        length_prior: float = 0.0,
     ) -> list[tuple[int, float]]:
-        return self._vectors.search(query, collections, n)
+        return self._vectors.search(query, collections, n, length_prior=length_prior)
 
     def document_sizes(self, rowids: Sequence[int]) -> list[int]:
         return self._vectors.document_sizes(rowids)
@@ -307,6 +312,25 @@ class PassageIndex:
             if len(hits) >= n or len(rows) < limit:
                 return hits[:n]
             limit *= 4
+
+    def mentions(self, name: str, collections: Sequence[str] | None) -> bool:
+        """Whether a live passage (in ``collections``, when given) contains ``name`` as written,
+        case aside: FTS5 finds the passages holding its words in order, then the text is
+        checked for the name itself."""
+        needle = name.lower()
+        if not any(c.isalnum() for c in needle):
+            return True  # nothing FTS5 could look up
+        phrase = '"' + name.replace('"', '""') + '"'
+        rows = (
+            self._db()
+            .execute(
+                "SELECT fts.rowid FROM fts JOIN passages p ON p.rowid = fts.rowid"
+                " WHERE fts MATCH ? AND (instr(lower(p.text), ?) OR instr(lower(p.heading), ?))",
+                (phrase, needle, needle),
+            )
+            .fetchall()
+        )
+        return any(self._vectors.allowed([int(r) for (r,) in rows], collections))
 
     def _selective_terms(self, terms: Sequence[str]) -> list[str]:
         """The terms worth matching, rarest first: always the ``_KEEP`` rarest, then others

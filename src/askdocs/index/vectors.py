@@ -102,35 +102,67 @@ class VectorMatrix:
         return [bool(b) for b in found & self._mask(collections)[pos]]
 
     def search(
-        self, query: npt.NDArray[np.float32], collections: Sequence[str] | None, n: int
+        self,
+        query: npt.NDArray[np.float32],
+        collections: Sequence[str] | None,
+        n: int,
+        *,
+        length_prior: float = 0.0,
     ) -> list[tuple[int, float]]:
+        """The ``n`` best rows with their cosine, best first. With ``length_prior``, rows are
+        chosen by cosine minus ``length_prior * log(1 + passages in their document)``, so short
+        documents are not crowded out of the candidates by long ones; the row with the best
+        plain cosine is always kept (abstention reads it)."""
         if not self._n:
             return []
         mask = self._mask(collections)
         if int(mask.sum()) > self.ann_threshold:
-            found = self._search_ann(query, mask, n)
+            found = self._search_ann(query, mask, n, length_prior)
             if found is not None:
                 return found
         scores = self._matrix[: self._n] @ query
         scores = np.where(mask, scores, -np.inf)
+        keys = scores - length_prior * self._length_penalty() if length_prior else scores
         n = min(n, self._n)
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top])]
+        top = np.argpartition(-keys, n - 1)[:n]
+        top = top[np.argsort(-keys[top])]
+        best = int(np.argmax(scores))
+        if length_prior and best not in top:
+            top = np.append(top, best)
         return [(int(self._rowids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
+    def _length_penalty(self) -> npt.NDArray[np.float32]:
+        return np.log1p(self._doc_passages[: self._n]).astype(np.float32)
+
     def _search_ann(
-        self, query: npt.NDArray[np.float32], mask: npt.NDArray[np.bool_], n: int
+        self,
+        query: npt.NDArray[np.float32],
+        mask: npt.NDArray[np.bool_],
+        n: int,
+        length_prior: float,
     ) -> list[tuple[int, float]] | None:
         if self._ann is None:
             self._ann = IvfIndex(self._matrix[: self._n], self._rowids[: self._n])
-        # Over-fetch, since dead rows and other collections are filtered out afterwards.
+        # Over-fetch, since dead rows and other collections are filtered out afterwards, and
+        # more with the prior, which can only reorder what the IVF index returns.
         share = max(float(mask.sum()) / self._n, 1e-3)
-        ids, scores = self._ann.search(query, min(int(n / share * 1.5) + 10, self._n))
+        wanted = n * 4 if length_prior else n
+        ids, scores = self._ann.search(query, min(int(wanted / share * 1.5) + 10, self._n))
         pos = np.searchsorted(self._rowids[: self._n], ids)
         keep = mask[pos]
         if int(keep.sum()) < n:
             return None  # too few survivors: let exact search answer
-        return [(int(r), float(s)) for r, s in zip(ids[keep][:n], scores[keep][:n], strict=True)]
+        ids, scores, pos = ids[keep], scores[keep], pos[keep]
+        if length_prior:
+            # Reorder what the IVF index found; the best plain cosine stays first in line.
+            keys = scores - length_prior * np.log1p(self._doc_passages[pos])
+            order = np.argsort(-keys, kind="stable")[:n]
+            if 0 not in order:
+                order = np.append(order, 0)
+            ids, scores = ids[order], scores[order]
+        else:
+            ids, scores = ids[:n], scores[:n]
+        return [(int(r), float(s)) for r, s in zip(ids, scores, strict=True)]
 
     def scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
         if not rowids:

@@ -26,11 +26,6 @@ _STOPWORDS = frozenset(
     """.split()
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
-# Names written the way code names things: snake_case, CamelCase, dotted.names, .commands,
-# --flags, ALLCAPS, call().
-_IDENTIFIER = re.compile(
-    r"\w+_\w+|[a-z]+[A-Z]\w*|\w+\.\w+|(?<!\w)[.\-]{1,2}[a-z]\w*|\b[A-Z]{3,}\b|\w+\(\)"
-)
 
 
 def query_terms(question: str) -> list[str]:
@@ -42,8 +37,39 @@ def query_terms(question: str) -> list[str]:
     return list(seen)
 
 
+# Names a document either mentions or not. Code: snake_case, camelCase, dotted.names,
+# .commands and --flags, call(). Then, in the rest of the question, product and proper names:
+# words with two capitals (JDBC, MongoDB), letters with digits (RS232), or a capital that does
+# not start a sentence (Kafka). Hyphenated words are left out: documents write them in too many
+# ways ("read-only", "readonly") for their absence to mean anything.
+_CODE_NAME = re.compile(
+    r"\w*[A-Za-z]\w*_\w+|\b[a-z]+[A-Z]\w*|[A-Za-z]\w+(?:\.[A-Za-z]\w*)+"
+    r"|(?<![\w.\-])(?:\.|--?)[a-z][\w\-]*|\w+\(\)"
+)
+_NAME_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
+
+
 def names_identifier(question: str) -> bool:
-    return bool(_IDENTIFIER.search(question))
+    """Whether the question writes a name as code, where exact keyword matches matter more."""
+    return bool(_CODE_NAME.search(question))
+
+
+def named_terms(question: str) -> list[str]:
+    """The code and proper names a question uses, in order, without repeats or call ()."""
+    names = [m.removesuffix("()") for m in _CODE_NAME.findall(question)]
+    rest = _CODE_NAME.sub(" ", question)
+    for match in _NAME_WORD.finditer(rest):
+        word = match.group()
+        before = rest[: match.start()].rstrip()
+        starts_sentence = not before or before[-1] in ".?!:"
+        capitals = sum(c.isupper() for c in word)
+        if (
+            capitals >= 2
+            or any(c.isdigit() for c in word)
+            or (capitals and word[0].isupper() and not starts_sentence)
+        ):
+            names.append(word)
+    return list(dict.fromkeys(names))
 
 
 @dataclass(slots=True)
@@ -53,6 +79,8 @@ class Retrieval:
     passages: list[Passage]
     best_dense: float
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # Code or proper names in the question that no passage it may see contains.
+    unmentioned: list[str] = field(default_factory=list)
 
 
 class HybridRetriever:
@@ -108,7 +136,14 @@ class HybridRetriever:
         started = time.perf_counter()
         query = self._embedder.embed([question])[0]
         embedded = time.perf_counter()
-        dense = self._index.dense(query, collections, n) if fusion != "keyword" else []
+        # The length prior (below) also picks the dense candidates, so that short documents
+        # are not crowded out of them by long ones before it is applied.
+        prior = self._settings.length_prior if fusion in ("dense", "weighted") else 0.0
+        dense = (
+            self._index.dense(query, collections, n, length_prior=prior)
+            if fusion != "keyword"
+            else []
+        )
         keyword = (
             self._index.keyword(query_terms(question), collections, n) if fusion != "dense" else []
         )
@@ -135,6 +170,11 @@ class HybridRetriever:
         best = max((s for _, s in dense), default=0.0)
         if fusion == "keyword" and ranked:
             best = max(self._index.dense_scores(query, [r for r, _ in ranked[:k]]), default=0.0)
+        unmentioned = (
+            [n for n in named_terms(question) if not self._index.mentions(n, collections)]
+            if self._settings.abstain_unmentioned
+            else []
+        )
         done = time.perf_counter()
         timings = {
             "embed": (embedded - started) * 1000,
@@ -142,7 +182,7 @@ class HybridRetriever:
         }
         if head:
             timings["rerank"] = (reranked_at - fused_at) * 1000
-        return Retrieval(passages, best, timings)
+        return Retrieval(passages, best, timings, unmentioned)
 
     def _rerank(self, question: str, passages: list[Passage], head: int) -> list[Passage]:
         """Rescore the best `head` passages with the cross-encoder; the rest keep their order."""

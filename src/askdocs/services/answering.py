@@ -29,6 +29,14 @@ _QUOTE_CHARS = 300
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 
+def no_answer(unmentioned: Sequence[str] = ()) -> str:
+    """The abstention text, naming what the documents never mention when that is the reason."""
+    if not unmentioned:
+        return NO_ANSWER
+    names = ", ".join(f"`{n}`" for n in unmentioned)
+    return f"{NO_ANSWER} They never mention {names}."
+
+
 @dataclass(frozen=True, slots=True)
 class AskOptions:
     """Per-request choices."""
@@ -104,7 +112,11 @@ class AnsweringService:
         )
         timings = dict(retrieval.timings_ms)
         passages = retrieval.passages
-        abstained = not passages or retrieval.best_dense < self._retrieve.abstain_threshold
+        abstained = (
+            not passages
+            or retrieval.best_dense < self._retrieve.abstain_threshold
+            or bool(retrieval.unmentioned)
+        )
         prompt_keys = passage_keys(passages[: self._generate.prompt_passages])
         reuse = None if lookup is None else self._reuse(lookup, prompt_keys, abstained)
         if reuse is not None:
@@ -113,7 +125,7 @@ class AnsweringService:
             return
         text, citations = "", []
         if abstained:
-            text = NO_ANSWER
+            text = no_answer(retrieval.unmentioned)
             yield text
         elif options.generate:
             gen_started = time.perf_counter()
