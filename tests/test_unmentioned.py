@@ -121,3 +121,20 @@ def test_the_check_can_be_turned_off(tmp_path: Path) -> None:
     container.ingestion.ingest_paths([ingest_notes(tmp_path)], collection="c")
     answer = container.answering.answer("Which palette does the widget_colour_depth setting pick?")
     assert not answer.abstained
+
+
+def test_mentions_looks_past_passages_the_caller_may_not_see(tmp_path: Path) -> None:
+    container = container_for(tmp_path)
+    many = "\n\n".join(f"Step {i}: set widget_colour_mode to {i}." for i in range(300))
+    (tmp_path / "many.md").write_text(many, encoding="utf-8")
+    container.ingestion.ingest_paths([tmp_path / "many.md"], collection="a")
+    (tmp_path / "one.md").write_text("Only here: widget_colour_mode is blue.\n", encoding="utf-8")
+    container.ingestion.ingest_paths([tmp_path / "one.md"], collection="b")
+    index = container.index
+    index.sync()
+    assert index.stats()["live_passages"] > 64  # more than one page of matches in "a"
+    assert index.mentions("widget_colour_mode", ["b"])
+    container.ingestion.delete_source(str(tmp_path / "one.md"), collection="b")
+    index.sync()
+    assert not index.mentions("widget_colour_mode", ["b"])
+    assert index.mentions("widget_colour_mode", ["a"])

@@ -50,13 +50,13 @@ class RetrieveSettings(BaseModel):
     keyword_weight: float = 0.1
     # Used instead when the question writes a name as code (snake_case, dotted.name, call(),
     # .command, --flag), where exact keyword matches matter more; chosen by
-    # benchmarks/quality.py (best mean hit@5 over both data sets, then MRR@10).
-    identifier_keyword_weight: float = 0.3
+    # benchmarks/quality.py (best mean MRR@10 over both data sets, then hit@5).
+    identifier_keyword_weight: float = 0.5
     rrf_k: int = 60
     # Subtracted from a passage's score per log(1 + passages in its document): the best of
     # many passages is high by chance alone, so long documents would crowd out short ones.
     # It also picks the dense candidates. Chosen with the weights above.
-    length_prior: float = 0.04
+    length_prior: float = 0.02
     # Best dense cosine below which the documents are taken not to contain the answer.
     abstain_threshold: float = 0.40
     # Also abstain when the question uses a name, as code (snake_case, dotted.name, call(),

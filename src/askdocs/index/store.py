@@ -321,16 +321,24 @@ class PassageIndex:
         if not any(c.isalnum() for c in needle):
             return True  # nothing FTS5 could look up
         phrase = '"' + name.replace('"', '""') + '"'
-        rows = (
-            self._db()
-            .execute(
-                "SELECT fts.rowid FROM fts JOIN passages p ON p.rowid = fts.rowid"
-                " WHERE fts MATCH ? AND (instr(lower(p.text), ?) OR instr(lower(p.heading), ?))",
-                (phrase, needle, needle),
+        # Pages, so that a name in thousands of passages costs one small query.
+        offset, page = 0, 64
+        while True:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT fts.rowid FROM fts JOIN passages p ON p.rowid = fts.rowid"
+                    " WHERE fts MATCH ? AND (instr(lower(p.text), ?) OR instr(lower(p.heading), ?))"
+                    " LIMIT ? OFFSET ?",
+                    (phrase, needle, needle, page, offset),
+                )
+                .fetchall()
             )
-            .fetchall()
-        )
-        return any(self._vectors.allowed([int(r) for (r,) in rows], collections))
+            if any(self._vectors.allowed([int(r) for (r,) in rows], collections)):
+                return True
+            if len(rows) < page:
+                return False
+            offset, page = offset + page, page * 4
 
     def _selective_terms(self, terms: Sequence[str]) -> list[str]:
         """The terms worth matching, rarest first: always the ``_KEEP`` rarest, then others

@@ -31,6 +31,7 @@ class VectorMatrix:
         self._collection = np.zeros(0, dtype=np.int32)
         self._codes: dict[str, int] = {}
         self._doc_passages = np.zeros(0, dtype=np.int32)
+        self._penalty = np.zeros(0, dtype=np.float32)  # log(1 + passages in the document)
         self._ann: IvfIndex | None = None
 
     @property
@@ -59,6 +60,7 @@ class VectorMatrix:
             sizes = Counter(r[2] for r in live_rows)
             doc_passages[pos] = [sizes[r[2]] for r in live_rows]
         self._live, self._collection, self._doc_passages = live, collection, doc_passages
+        self._penalty = np.log1p(doc_passages).astype(np.float32)
         # Rows deleted from the index stay in memory until they are a third of it.
         if self._n > 1000 and live.sum() < self._n * 2 / 3:
             self.clear()
@@ -122,7 +124,7 @@ class VectorMatrix:
                 return found
         scores = self._matrix[: self._n] @ query
         scores = np.where(mask, scores, -np.inf)
-        keys = scores - length_prior * self._length_penalty() if length_prior else scores
+        keys = scores - length_prior * self._penalty[: self._n] if length_prior else scores
         n = min(n, self._n)
         top = np.argpartition(-keys, n - 1)[:n]
         top = top[np.argsort(-keys[top])]
@@ -130,9 +132,6 @@ class VectorMatrix:
         if length_prior and best not in top:
             top = np.append(top, best)
         return [(int(self._rowids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
-
-    def _length_penalty(self) -> npt.NDArray[np.float32]:
-        return np.log1p(self._doc_passages[: self._n]).astype(np.float32)
 
     def _search_ann(
         self,
@@ -155,7 +154,7 @@ class VectorMatrix:
         ids, scores, pos = ids[keep], scores[keep], pos[keep]
         if length_prior:
             # Reorder what the IVF index found; the best plain cosine stays first in line.
-            keys = scores - length_prior * np.log1p(self._doc_passages[pos])
+            keys = scores - length_prior * self._penalty[pos]
             order = np.argsort(-keys, kind="stable")[:n]
             if 0 not in order:
                 order = np.append(order, 0)
