@@ -140,7 +140,7 @@ def check(container: Container, answer: Answer) -> str | None:
     prompt = container.settings.generate.prompt_passages
     fresh = container.retriever.retrieve(answer.question)
     threshold = container.settings.retrieve.abstain_threshold
-    if not fresh.passages or fresh.best_dense < threshold:
+    if fresh.abstains(threshold):
         return "fresh retrieval abstains"
     if passage_keys(answer.passages[:prompt]) != passage_keys(fresh.passages[:prompt]):
         return "prompt passages differ from a fresh retrieval"

@@ -128,8 +128,7 @@ class VectorMatrix:
         n = min(n, self._n)
         top = np.argpartition(-keys, n - 1)[:n]
         top = top[np.argsort(-keys[top])]
-        best = int(np.argmax(scores))
-        if length_prior and best not in top:
+        if length_prior and (best := int(np.argmax(scores))) not in top:
             top = np.append(top, best)
         return [(int(self._rowids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 

@@ -82,6 +82,11 @@ class Retrieval:
     # Code or proper names in the question that no passage it may see contains.
     unmentioned: list[str] = field(default_factory=list)
 
+    def abstains(self, threshold: float) -> bool:
+        """Whether the documents are taken not to contain the answer: nothing relevant enough
+        was found, or the question names something no passage mentions."""
+        return not self.passages or self.best_dense < threshold or bool(self.unmentioned)
+
 
 class HybridRetriever:
     """Fuses dense and keyword candidates; the fusion mode is a setting chosen by benchmark."""

@@ -112,11 +112,7 @@ class AnsweringService:
         )
         timings = dict(retrieval.timings_ms)
         passages = retrieval.passages
-        abstained = (
-            not passages
-            or retrieval.best_dense < self._retrieve.abstain_threshold
-            or bool(retrieval.unmentioned)
-        )
+        abstained = retrieval.abstains(self._retrieve.abstain_threshold)
         prompt_keys = passage_keys(passages[: self._generate.prompt_passages])
         reuse = None if lookup is None else self._reuse(lookup, prompt_keys, abstained)
         if reuse is not None:
