@@ -21,6 +21,8 @@ Call widget.reset() to start over.
 
 Run the tool with --verbose to see each step. The .reload command re-reads the file.
 Widgets ship from the Oslo plant with firmware RS485 and talk to the JDBC bridge.
+The Oslo Widget
+Works makes them; it has a Windows port and a phone line.
 """
 
 
@@ -42,6 +44,13 @@ Widgets ship from the Oslo plant with firmware RS485 and talk to the JDBC bridge
         ("It is slow. How can I make bulk inserts faster?", []),
         ("How do I open a read-only, built-in database?", []),
         ("What is SQLITE_MAX_PAGE_COUNT set to?", ["SQLITE_MAX_PAGE_COUNT"]),
+        # Proper names side by side are one name; a comma or another word parts them.
+        ("Does it run on Windows Phone or Amazon S3?", ["Windows Phone", "Amazon S3"]),
+        (
+            "Does VACUUM INTO work with Kafka, Redis and Oslo?",
+            ["VACUUM INTO", "Kafka", "Redis", "Oslo"],
+        ),
+        ("Which versions of Windows Phone are supported?", ["Windows Phone"]),
     ],
 )
 def test_named_terms(question: str, names: list[str]) -> None:
@@ -77,6 +86,9 @@ def test_index_mentions_names_as_written_case_aside(tmp_path: Path) -> None:
     # The words are there, but not written this way.
     for name in ("colour_mode_widget", "widget_reset", "--reload", "RS232", "Kafka"):
         assert not index.mentions(name, None), name
+    # A name of several words counts as a whole, across a line break, but not word by word.
+    assert index.mentions("Oslo Widget Works", None)
+    assert not index.mentions("Windows Phone", None)
     assert index.mentions("RS485", ["c"]) and not index.mentions("RS485", ["other"])
 
 

@@ -109,3 +109,29 @@ def test_length_prior_lets_short_documents_into_the_candidates(ann_threshold: in
     assert best in [r for r, _ in hits]
     # The scores returned stay plain cosines.
     assert all(s == pytest.approx(float(cosine[r - 1]), abs=1e-5) for r, s in hits)
+
+
+@pytest.mark.parametrize("ann_threshold", [10**9, 10])
+def test_document_scores_use_the_mean_of_live_passages(ann_threshold: int) -> None:
+    rng = np.random.default_rng(4)
+    rows = rng.standard_normal((6, DIM)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    documents = ["a", "b", "a", "b", "a", "c"]
+    live = [True, True, True, True, False, False]
+    db = database(rows, ["c"] * 6, live, documents)
+    matrix = VectorMatrix(DIM, ann_threshold=ann_threshold)
+    matrix.refresh(db)
+    q = rows[0]
+    mean_a = rows[[0, 2]].sum(axis=0)  # row 5 (index 4) is dead and does not count
+    mean_b = rows[[1, 3]].sum(axis=0)
+    expected_a = float(mean_a @ q / np.linalg.norm(mean_a))
+    expected_b = float(mean_b @ q / np.linalg.norm(mean_b))
+    got = matrix.document_scores(q, [1, 2, 3, 5, 6])
+    assert got == pytest.approx([expected_a, expected_b, expected_a, 0.0, 0.0], abs=1e-5)
+    # A later refresh sees the document change: row 5 comes back to life in document "a".
+    db.execute("UPDATE passages SET live = 1 WHERE rowid = 5")
+    matrix.refresh(db)
+    mean_a = rows[[0, 2, 4]].sum(axis=0)
+    (score,) = matrix.document_scores(q, [1])
+    assert score == pytest.approx(float(mean_a @ q / np.linalg.norm(mean_a)), abs=1e-5)
+    assert matrix.document_scores(q, []) == []

@@ -56,7 +56,12 @@ class RetrieveSettings(BaseModel):
     # Subtracted from a passage's score per log(1 + passages in its document): the best of
     # many passages is high by chance alone, so long documents would crowd out short ones.
     # It also picks the dense candidates. Chosen with the weights above.
-    length_prior: float = 0.02
+    length_prior: float = 0.03
+    # Added to a passage's score: this x the question's cosine with the passage's whole document
+    # (its normalised mean passage vector). A passage whose document is about the question
+    # outranks a passing mention in a document about something else; it also favours focused
+    # documents by content where the prior does by size. Chosen with the weights above.
+    document_weight: float = Field(default=0.4, ge=0.0)
     # Best dense cosine below which the documents are taken not to contain the answer.
     abstain_threshold: float = 0.40
     # Also abstain when the question uses a name, as code (snake_case, dotted.name, call(),

@@ -5,6 +5,7 @@ vector matrix per process. Both are caught up from the Delta tables by version.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -283,6 +284,10 @@ class PassageIndex:
     def dense_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
         return self._vectors.scores(query, rowids)
 
+    def document_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
+        """Cosine between the query and each row's whole document (its mean passage)."""
+        return self._vectors.document_scores(query, rowids)
+
     def keyword(
         self, terms: Sequence[str], collections: Sequence[str] | None, n: int
     ) -> list[tuple[int, float]]:
@@ -315,11 +320,12 @@ class PassageIndex:
 
     def mentions(self, name: str, collections: Sequence[str] | None) -> bool:
         """Whether a live passage (in ``collections``, when given) contains ``name`` as written,
-        case aside: FTS5 finds the passages holding its words in order, then the text is
-        checked for the name itself."""
+        case aside (any white space between its words): FTS5 finds the passages holding its
+        words in order, then their text is checked for the name itself."""
         needle = name.lower()
         if not any(c.isalnum() for c in needle):
             return True  # nothing FTS5 could look up
+        pattern = re.compile(r"\s+".join(re.escape(word) for word in needle.split()))
         phrase = '"' + name.replace('"', '""') + '"'
         # Pages, so that a name in thousands of passages costs one small query.
         offset, page = 0, 64
@@ -327,14 +333,14 @@ class PassageIndex:
             rows = (
                 self._db()
                 .execute(
-                    "SELECT fts.rowid FROM fts JOIN passages p ON p.rowid = fts.rowid"
-                    " WHERE fts MATCH ? AND (instr(lower(p.text), ?) OR instr(lower(p.heading), ?))"
-                    " LIMIT ? OFFSET ?",
-                    (phrase, needle, needle, page, offset),
+                    "SELECT fts.rowid, lower(p.text), lower(p.heading) FROM fts"
+                    " JOIN passages p ON p.rowid = fts.rowid WHERE fts MATCH ? LIMIT ? OFFSET ?",
+                    (phrase, page, offset),
                 )
                 .fetchall()
             )
-            if any(self._vectors.allowed([int(r) for (r,) in rows], collections)):
+            found = [int(r) for r, text, heading in rows if pattern.search(text + "\n" + heading)]
+            if any(self._vectors.allowed(found, collections)):
                 return True
             if len(rows) < page:
                 return False

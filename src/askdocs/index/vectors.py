@@ -32,6 +32,9 @@ class VectorMatrix:
         self._codes: dict[str, int] = {}
         self._doc_passages = np.zeros(0, dtype=np.int32)
         self._penalty = np.zeros(0, dtype=np.float32)  # log(1 + passages in the document)
+        self._document = np.full(0, -1, dtype=np.int64)  # row -> its document's centroid
+        # (the row -> document array they were built for, document centroids), on first use
+        self._centroids: tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]] | None = None
         self._ann: IvfIndex | None = None
 
     @property
@@ -52,6 +55,7 @@ class VectorMatrix:
         live = np.zeros(self._n, dtype=bool)
         collection = np.full(self._n, -1, dtype=np.int32)
         doc_passages = np.zeros(self._n, dtype=np.int32)
+        document = np.full(self._n, -1, dtype=np.int64)
         if live_rows:
             ids = np.fromiter((r[0] for r in live_rows), dtype=np.int64, count=len(live_rows))
             pos = np.searchsorted(self._rowids[: self._n], ids)
@@ -59,8 +63,11 @@ class VectorMatrix:
             collection[pos] = [self._codes.setdefault(r[1], len(self._codes)) for r in live_rows]
             sizes = Counter(r[2] for r in live_rows)
             doc_passages[pos] = [sizes[r[2]] for r in live_rows]
+            codes = {d: i for i, d in enumerate(sizes)}
+            document[pos] = [codes[r[2]] for r in live_rows]
         self._live, self._collection, self._doc_passages = live, collection, doc_passages
         self._penalty = np.log1p(doc_passages).astype(np.float32)
+        self._document = document
         # Rows deleted from the index stay in memory until they are a third of it.
         if self._n > 1000 and live.sum() < self._n * 2 / 3:
             self.clear()
@@ -167,3 +174,36 @@ class VectorMatrix:
             return []
         pos = np.searchsorted(self._rowids[: self._n], np.asarray(rowids, dtype=np.int64))
         return [float(s) for s in self._matrix[pos] @ query]
+
+    def document_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
+        """Cosine between the query and the normalised mean of the live passages of each row's
+        document (0.0 for a row that is not live)."""
+        if not rowids or not self._n:
+            return [0.0] * len(rowids)
+        codes = self._document  # one snapshot: a refresh may replace it meanwhile
+        centroids = self._document_centroids(codes)
+        pos = np.searchsorted(self._rowids[: len(codes)], np.asarray(rowids, dtype=np.int64))
+        document = codes[np.minimum(pos, len(codes) - 1)]
+        live = document >= 0
+        scores = np.zeros(len(rowids), dtype=np.float32)
+        scores[live] = centroids[document[live]] @ query
+        return [float(s) for s in scores]
+
+    def _document_centroids(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """Each document's mean passage vector, normalised, by document code; built once for
+        each refresh's ``codes``."""
+        built = self._centroids
+        if built is not None and built[0] is codes:
+            return built[1]
+        rows = np.flatnonzero(codes >= 0)
+        order = np.argsort(codes[rows], kind="stable")
+        rows = rows[order]
+        sums = np.zeros((0, self.dimension), dtype=np.float32)
+        if len(rows):
+            sorted_codes = codes[rows]
+            starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+            sums = np.add.reduceat(self._matrix[rows], starts, axis=0)
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        centroids: npt.NDArray[np.float32] = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+        self._centroids = (codes, centroids)
+        return centroids

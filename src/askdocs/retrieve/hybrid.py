@@ -9,6 +9,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import numpy.typing as npt
+
 from askdocs.embed.base import Embedder
 from askdocs.errors import EmbeddingModelMismatchError
 from askdocs.index.store import PassageIndex
@@ -55,9 +58,12 @@ def names_identifier(question: str) -> bool:
 
 
 def named_terms(question: str) -> list[str]:
-    """The code and proper names a question uses, in order, without repeats or call ()."""
+    """The code and proper names a question uses, in order, without repeats or call ().
+    Proper names next to each other are one name ("Windows Phone", "Amazon S3"): documents
+    that mention Windows and a phone somewhere do not mention Windows Phone."""
     names = [m.removesuffix("()") for m in _CODE_NAME.findall(question)]
     rest = _CODE_NAME.sub(" ", question)
+    run_end = -1  # where the last proper name ended, to join the next one to it
     for match in _NAME_WORD.finditer(rest):
         word = match.group()
         before = rest[: match.start()].rstrip()
@@ -68,7 +74,11 @@ def named_terms(question: str) -> list[str]:
             or any(c.isdigit() for c in word)
             or (capitals and word[0].isupper() and not starts_sentence)
         ):
-            names.append(word)
+            if rest[run_end : match.start()] == " ":
+                names[-1] = f"{names[-1]} {word}"
+            else:
+                names.append(word)
+            run_end = match.end()
     return list(dict.fromkeys(names))
 
 
@@ -153,14 +163,9 @@ class HybridRetriever:
             self._index.keyword(query_terms(question), collections, n) if fusion != "dense" else []
         )
         scores = self._fuse(question, query, dense, keyword, fusion)
-        # The prior is in cosine units: it suits the score-valued fusions, not rank-based RRF.
-        if self._settings.length_prior and scores and fusion in ("dense", "weighted"):
-            rowids = list(scores)
-            sizes = self._index.document_sizes(rowids)
-            prior = self._settings.length_prior
-            scores = {
-                r: scores[r] - prior * math.log1p(n) for r, n in zip(rowids, sizes, strict=True)
-            }
+        # Document evidence, in cosine units: it suits the score-valued fusions, not RRF.
+        if scores and fusion in ("dense", "weighted"):
+            scores = self._document_evidence(query, scores)
         ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
         head = self._settings.rerank_candidates if rerank else 0
         ranked = ranked[: max(k, head)]
@@ -188,6 +193,24 @@ class HybridRetriever:
         if head:
             timings["rerank"] = (reranked_at - fused_at) * 1000
         return Retrieval(passages, best, timings, unmentioned)
+
+    def _document_evidence(
+        self, query: npt.NDArray[np.float32], scores: dict[int, float]
+    ) -> dict[int, float]:
+        """Each passage gains ``document_weight`` x the question's cosine with its whole
+        document, and loses ``length_prior`` x log(1 + passages in its document)."""
+        s = self._settings
+        if not (s.document_weight or s.length_prior):
+            return scores
+        rowids = list(scores)
+        sizes = self._index.document_sizes(rowids)
+        topical = (
+            self._index.document_scores(query, rowids) if s.document_weight else [0.0] * len(rowids)
+        )
+        return {
+            r: scores[r] + s.document_weight * t - s.length_prior * math.log1p(n)
+            for r, n, t in zip(rowids, sizes, topical, strict=True)
+        }
 
     def _rerank(self, question: str, passages: list[Passage], head: int) -> list[Passage]:
         """Rescore the best `head` passages with the cross-encoder; the rest keep their order."""
