@@ -123,7 +123,11 @@ def test_retriever_reranks_only_when_the_setting_says_so(tmp_path: Path) -> None
     question = "What colour is the widget?"
 
     def retriever(**overrides: object) -> HybridRetriever:
-        settings = RetrieveSettings().model_copy(update=overrides)
+        # A fixed, simple fusion, so the test is about the toggle and not the shipped weights:
+        # light keyword weight and no document evidence (with one-line files each passage is
+        # its own document, which would double every score).
+        fusion = RetrieveSettings(keyword_weight=0.1, document_weight=0.0)
+        settings = fusion.model_copy(update=overrides)
         return HybridRetriever(container.index, container.embedder, settings, reranker)
 
     plain = retriever(rerank=False).retrieve(question, k=3)

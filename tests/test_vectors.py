@@ -8,6 +8,7 @@ from importlib.resources import files
 import numpy as np
 import pytest
 
+from askdocs.index import vectors
 from askdocs.index.vectors import VectorMatrix
 
 DIM = 32
@@ -111,8 +112,12 @@ def test_length_prior_lets_short_documents_into_the_candidates(ann_threshold: in
     assert all(s == pytest.approx(float(cosine[r - 1]), abs=1e-5) for r, s in hits)
 
 
-@pytest.mark.parametrize("ann_threshold", [10**9, 10])
-def test_document_scores_use_the_mean_of_live_passages(ann_threshold: int) -> None:
+@pytest.mark.parametrize(("ann_threshold", "block"), [(10**9, 16_384), (10, 16_384), (10**9, 2)])
+def test_document_scores_use_the_mean_of_live_passages(
+    ann_threshold: int, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A block of 2 rows cuts document "a" in two: its partial sums must add up.
+    monkeypatch.setattr(vectors, "_CENTROID_BLOCK", block)
     rng = np.random.default_rng(4)
     rows = rng.standard_normal((6, DIM)).astype(np.float32)
     rows /= np.linalg.norm(rows, axis=1, keepdims=True)

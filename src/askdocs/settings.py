@@ -46,17 +46,18 @@ class RetrieveSettings(BaseModel):
     k: int = 5
     candidates: int = 50
     fusion: Literal["dense", "keyword", "rrf", "weighted"] = "weighted"
-    # Weight of the keyword score in the weighted fusion; chosen by benchmarks/quality.py.
-    keyword_weight: float = 0.1
+    # Weight of the keyword score in the weighted fusion; chosen by benchmarks/quality.py (best
+    # mean over both data sets of MRR@10 and of the share of questions whose answer is in the
+    # prompt's passages).
+    keyword_weight: float = 0.2
     # Used instead when the question writes a name as code (snake_case, dotted.name, call(),
-    # .command, --flag), where exact keyword matches matter more; chosen by
-    # benchmarks/quality.py (best mean MRR@10 over both data sets, then hit@5).
+    # .command, --flag), where exact keyword matches matter more; chosen with the weight above.
     identifier_keyword_weight: float = 0.5
     rrf_k: int = 60
     # Subtracted from a passage's score per log(1 + passages in its document): the best of
     # many passages is high by chance alone, so long documents would crowd out short ones.
     # It also picks the dense candidates. Chosen with the weights above.
-    length_prior: float = 0.03
+    length_prior: float = 0.04
     # Added to a passage's score: this x the question's cosine with the passage's whole document
     # (its normalised mean passage vector). A passage whose document is about the question
     # outranks a passing mention in a document about something else; it also favours focused
