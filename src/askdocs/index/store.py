@@ -278,15 +278,21 @@ class PassageIndex:
     ) -> list[tuple[int, float]]:
         return self._vectors.search(query, collections, n, length_prior=length_prior)
 
-    def document_sizes(self, rowids: Sequence[int]) -> list[int]:
-        return self._vectors.document_sizes(rowids)
-
     def dense_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
         return self._vectors.scores(query, rowids)
 
-    def document_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
-        """Cosine between the query and each row's whole document (its mean passage)."""
-        return self._vectors.document_scores(query, rowids)
+    def document_adjustments(
+        self,
+        query: npt.NDArray[np.float32],
+        rowids: Sequence[int],
+        *,
+        document_weight: float,
+        length_prior: float,
+    ) -> list[float]:
+        """What each row's whole document adds to its score (see VectorMatrix)."""
+        return self._vectors.document_adjustments(
+            query, rowids, document_weight=document_weight, length_prior=length_prior
+        )
 
     def keyword(
         self, terms: Sequence[str], collections: Sequence[str] | None, n: int

@@ -33,7 +33,6 @@ class VectorMatrix:
         self._live = np.zeros(0, dtype=bool)
         self._collection = np.zeros(0, dtype=np.int32)
         self._codes: dict[str, int] = {}
-        self._doc_passages = np.zeros(0, dtype=np.int32)
         self._penalty = np.zeros(0, dtype=np.float32)  # log(1 + passages in the document)
         self._document = np.full(0, -1, dtype=np.int64)  # row -> its document's centroid
         # (the row -> document array they were built for, document centroids), on first use
@@ -68,7 +67,7 @@ class VectorMatrix:
             doc_passages[pos] = [sizes[r[2]] for r in live_rows]
             codes = {d: i for i, d in enumerate(sizes)}
             document[pos] = [codes[r[2]] for r in live_rows]
-        self._live, self._collection, self._doc_passages = live, collection, doc_passages
+        self._live, self._collection = live, collection
         self._penalty = np.log1p(doc_passages).astype(np.float32)
         self._document = document
         # Rows deleted from the index stay in memory until they are a third of it.
@@ -96,13 +95,6 @@ class VectorMatrix:
             return self._live
         codes = [self._codes[c] for c in collections if c in self._codes]
         return self._live & np.isin(self._collection, codes)
-
-    def document_sizes(self, rowids: Sequence[int]) -> list[int]:
-        """Live passages of the document each row belongs to."""
-        if not rowids or not self._n:
-            return [0] * len(rowids)
-        pos = np.searchsorted(self._rowids[: self._n], np.asarray(rowids, dtype=np.int64))
-        return [int(v) for v in self._doc_passages[np.minimum(pos, self._n - 1)]]
 
     def allowed(self, rowids: Sequence[int], collections: Sequence[str] | None) -> list[bool]:
         """Whether each row is live (and in one of ``collections``, when given)."""
@@ -181,16 +173,32 @@ class VectorMatrix:
     def document_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
         """Cosine between the query and the normalised mean of the live passages of each row's
         document (0.0 for a row that is not live)."""
+        return self.document_adjustments(query, rowids, document_weight=1.0, length_prior=0.0)
+
+    def document_adjustments(
+        self,
+        query: npt.NDArray[np.float32],
+        rowids: Sequence[int],
+        *,
+        document_weight: float,
+        length_prior: float,
+    ) -> list[float]:
+        """What each row's document adds to its score: ``document_weight`` x the query's cosine
+        with the document's normalised mean passage, minus ``length_prior`` x log(1 + passages
+        in the document); 0.0 for a row that is not live."""
         if not rowids or not self._n:
             return [0.0] * len(rowids)
-        codes = self._document  # one snapshot: a refresh may replace it meanwhile
-        centroids = self._document_centroids(codes)
+        codes, penalty = self._document, self._penalty  # a refresh may replace them meanwhile
         pos = np.searchsorted(self._rowids[: len(codes)], np.asarray(rowids, dtype=np.int64))
-        document = codes[np.minimum(pos, len(codes) - 1)]
+        pos = np.minimum(pos, len(codes) - 1)
+        document = codes[pos]
         live = document >= 0
-        scores = np.zeros(len(rowids), dtype=np.float32)
-        scores[live] = centroids[document[live]] @ query
-        return [float(s) for s in scores]
+        out = np.zeros(len(rowids), dtype=np.float32)
+        if document_weight:
+            centroids = self._document_centroids(codes)
+            out[live] = document_weight * (centroids[document[live]] @ query)
+        out[live] -= length_prior * penalty[pos[live]]
+        return [float(v) for v in out]
 
     def _document_centroids(self, codes: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         """Each document's mean passage vector, normalised, by document code; built once for

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 import time
@@ -203,14 +202,10 @@ class HybridRetriever:
         if not (s.document_weight or s.length_prior):
             return scores
         rowids = list(scores)
-        sizes = self._index.document_sizes(rowids)
-        topical = (
-            self._index.document_scores(query, rowids) if s.document_weight else [0.0] * len(rowids)
+        adjustments = self._index.document_adjustments(
+            query, rowids, document_weight=s.document_weight, length_prior=s.length_prior
         )
-        return {
-            r: scores[r] + s.document_weight * t - s.length_prior * math.log1p(n)
-            for r, n, t in zip(rowids, sizes, topical, strict=True)
-        }
+        return {r: scores[r] + a for r, a in zip(rowids, adjustments, strict=True)}
 
     def _rerank(self, question: str, passages: list[Passage], head: int) -> list[Passage]:
         """Rescore the best `head` passages with the cross-encoder; the rest keep their order."""
