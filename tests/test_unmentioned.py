@@ -23,6 +23,7 @@ Run the tool with --verbose to see each step. The .reload command re-reads the f
 Widgets ship from the Oslo plant with firmware RS485 and talk to the JDBC bridge.
 The Oslo Widget
 Works makes them; it has a Windows port and a phone line.
+Set WIDGET_FCNTL_LOCK_TIMEOUT to wait; the makers trust it.
 """
 
 
@@ -89,6 +90,10 @@ def test_index_mentions_names_as_written_case_aside(tmp_path: Path) -> None:
     # A name of several words counts as a whole, across a line break, but not word by word.
     assert index.mentions("Oslo Widget Works", None)
     assert not index.mentions("Windows Phone", None)
+    # Only as a whole word: not inside a longer name or word.
+    for name in ("lock_timeout", "FCNTL_LOCK", "Rust", "widget_colour"):
+        assert not index.mentions(name, None), name
+    assert index.mentions("WIDGET_FCNTL_LOCK_TIMEOUT", None) and index.mentions("trust", None)
     assert index.mentions("RS485", ["c"]) and not index.mentions("RS485", ["other"])
 
 

@@ -326,12 +326,14 @@ class PassageIndex:
 
     def mentions(self, name: str, collections: Sequence[str] | None) -> bool:
         """Whether a live passage (in ``collections``, when given) contains ``name`` as written,
-        case aside (any white space between its words): FTS5 finds the passages holding its
-        words in order, then their text is checked for the name itself."""
+        case aside (any white space between its words), as a whole word: not inside a longer
+        name (``lock_timeout`` is not ``SQLITE_FCNTL_LOCK_TIMEOUT``, Rust is not "trust").
+        FTS5 finds the passages holding its words in order, then their text is checked."""
         needle = name.lower()
         if not any(c.isalnum() for c in needle):
             return True  # nothing FTS5 could look up
-        pattern = re.compile(r"\s+".join(re.escape(word) for word in needle.split()))
+        words = r"\s+".join(re.escape(word) for word in needle.split())
+        pattern = re.compile(rf"(?<!\w){words}(?!\w)")
         phrase = '"' + name.replace('"', '""') + '"'
         # Pages, so that a name in thousands of passages costs one small query.
         offset, page = 0, 64
