@@ -40,7 +40,8 @@ NO_PRIOR = {"length_prior": 0.0, "document_weight": 0.0}
 # hit@5 0.896, but SQLite hit@1 fell 0.10 and answer match with generation 0.28 -> 0.20;
 # choosing by MRR@10 alone picked a document weight that put fewer documents in the prompt.)
 # The length prior also picks the dense candidates (see VectorMatrix.search); the document
-# weight adds the question's cosine with each candidate's whole document.
+# weight adds the question's cosine with each candidate's whole document. The passage size is
+# chosen with the same rule by benchmarks/chunking.py, which runs these candidates per size.
 CANDIDATES: list[tuple[str, dict[str, Any]]] = [
     (
         f"adaptive {w}/{wi} + prior {b} + document {d}",

@@ -115,12 +115,16 @@ def test_a_new_better_file_makes_the_answer_stale(
     assert make.answer_cache.stats().layers[layer].stale == 1
 
 
+# Files about other properties of the widget, to fill a prompt.
+FILLERS = ("size", "weight", "price", "height", "depth", "speed", "shape")
+
+
 @pytest.mark.parametrize(("question", "layer"), [(QUESTION, "exact"), (PARAPHRASE, "semantic")])
 def test_an_unrelated_file_keeps_the_hit(
     make: Container, tmp_path: Path, question: str, layer: str
 ) -> None:
-    # Two more widget files fill the prompt (3 passages), so what comes next cannot enter it.
-    for name in ("size", "weight"):
+    # More widget files fill the prompt, so what comes next cannot enter it.
+    for name in FILLERS[: make.settings.generate.prompt_passages - 1]:
         write(tmp_path, f"{name}.txt", f"The default {name} of the widget is in the colour chart.")
     ingest(make, tmp_path)
     ask(make)
@@ -189,11 +193,11 @@ def test_semantic_passage_check_setting(tmp_path: Path, check: bool) -> None:
     index has not moved, unless semantic_check_passages asks for the retrieval check."""
     container = cache_container(tmp_path / "data", semantic_check_passages=check)
     write(tmp_path, "guide.md", GUIDE)
-    for name in ("size", "weight", "price"):
+    prompt = container.settings.generate.prompt_passages
+    for name in FILLERS[:prompt]:
         write(tmp_path, f"{name}.txt", f"The default {name} of the widget is in the colour chart.")
     ingest(container, tmp_path)
     ask(container)
-    prompt = container.settings.generate.prompt_passages
     first = container.retriever.retrieve(QUESTION).passages[:prompt]
     second = container.retriever.retrieve(PARAPHRASE).passages[:prompt]
     assert {p.chunk.chunk_id for p in first} != {p.chunk.chunk_id for p in second}

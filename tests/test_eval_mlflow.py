@@ -98,7 +98,7 @@ def test_run_logs_params_metrics_reports_and_the_model(store: Path, tmp_path: Pa
     assert params["model.embed_tokenizer.sha256"] == file_sha256(default_tokenizer_path())
     assert len(params["model.generate_gguf.sha256"]) == 64
     assert params["prompt.version"] and len(params["prompt.sha256"]) == 64
-    assert params["retrieve.abstain_threshold"] == "0.4" and params["chunk.target_tokens"] == "200"
+    assert params["retrieve.abstain_threshold"] == "0.4" and params["chunk.target_tokens"] == "128"
     assert params["eval.generate"] == "false"
     assert not any("sk-never-logged" in v for v in params.values())
     assert metrics["hit_at_1"] == 0.5 and metrics["hit_at_3"] == 0.75

@@ -35,8 +35,11 @@ class EmbedSettings(BaseModel):
 class ChunkSettings(BaseModel):
     """How documents are cut into passages (in embedder tokens)."""
 
-    target_tokens: int = 200
-    overlap_tokens: int = 32
+    # Chosen by benchmarks/chunking.py with the fusion rule, at an equal prompt budget (5 x 128
+    # against 3 x 200): MiniLM was trained on 128-word-piece texts, and a shorter passage is
+    # about fewer things, so its vector is less of an average.
+    target_tokens: int = 128
+    overlap_tokens: int = 24
     min_tokens: int = 24
 
 
@@ -49,15 +52,15 @@ class RetrieveSettings(BaseModel):
     # Weight of the keyword score in the weighted fusion; chosen by benchmarks/quality.py (best
     # mean over both data sets of MRR@10 and of the share of questions whose answer is in the
     # prompt's passages).
-    keyword_weight: float = 0.2
+    keyword_weight: float = 0.1
     # Used instead when the question writes a name as code (snake_case, dotted.name, call(),
     # .command, --flag), where exact keyword matches matter more; chosen with the weight above.
-    identifier_keyword_weight: float = 0.5
+    identifier_keyword_weight: float = 0.3
     rrf_k: int = 60
     # Subtracted from a passage's score per log(1 + passages in its document): the best of
     # many passages is high by chance alone, so long documents would crowd out short ones.
     # It also picks the dense candidates. Chosen with the weights above.
-    length_prior: float = 0.04
+    length_prior: float = 0.03
     # Added to a passage's score: this x the question's cosine with the passage's whole document
     # (its normalised mean passage vector). A passage whose document is about the question
     # outranks a passing mention in a document about something else; it also favours focused
@@ -101,8 +104,9 @@ class GenerateSettings(BaseModel):
     context_tokens: int = 2048
     max_answer_tokens: int = 256
     # The best passages shown to the model; fewer means a faster first token and less for a
-    # small model to copy. The answer still lists all k retrieved passages.
-    prompt_passages: int = 3
+    # small model to copy. 5 passages of 128 word pieces are about as long as 3 of 200 (see
+    # ChunkSettings). The answer still lists all k retrieved passages.
+    prompt_passages: int = 5
     temperature: float = 0.0
     threads: int = 0
     openai_base_url: str = "http://127.0.0.1:8080/v1"
