@@ -74,6 +74,8 @@ test: lint typecheck unit
 
 bench: $(TEST_STAMP)
 	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/chunking.py 128 24 5
+	$(PY) benchmarks/chunking.py 200 32 3
 	$(PY) benchmarks/ingestion.py
 	$(PY) benchmarks/query.py
 	$(PY) benchmarks/generation.py

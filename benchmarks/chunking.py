@@ -3,7 +3,8 @@
     python benchmarks/chunking.py TARGET OVERLAP PROMPT_PASSAGES
 
 ingests both benchmark corpora with passages of TARGET word pieces (OVERLAP shared with the
-next) into `benchmarks/data/chunking/TARGET-OVERLAP/`, scores every fusion candidate of
+next) into `benchmarks/data/chunking/TARGET-OVERLAP/` (the shipped size: quality.py's data
+dirs), scores every fusion candidate of
 `quality.py` with the prompt taking PROMPT_PASSAGES passages, and records the candidate the
 selection rule picks (best mean over both sets of MRR@10 and "answer in prompt"). Each run adds
 one configuration to `benchmarks/results/chunking.json`; the table compares all recorded ones.
@@ -37,7 +38,13 @@ def score(target: int, overlap: int, prompt_passages: int) -> dict[str, Any]:
     passages: dict[str, int] = {}
     for name in NAMES:
         chunk = ChunkSettings(target_tokens=target, overlap_tokens=overlap)
-        settings = Settings(data_dir=DATA / "chunking" / f"{target}-{overlap}" / name, chunk=chunk)
+        # The shipped size reuses quality.py's data dir; other sizes get their own.
+        folder = (
+            DATA / name / "askdocs-data"
+            if chunk == ChunkSettings()
+            else DATA / "chunking" / f"{target}-{overlap}" / name
+        )
+        settings = Settings(data_dir=folder, chunk=chunk)
         container = Container(settings)
         start = time.perf_counter()
         container.ingestion.ingest_paths([dataset(name) / "corpus"], collection=settings.collection)
