@@ -54,13 +54,9 @@ def score(target: int, overlap: int, prompt_passages: int) -> dict[str, Any]:
         questions = [q for q in read_jsonl(DATA / name / "questions.jsonl") if q.get("pages")]
         gold = [set(q["pages"]) for q in questions]
         for mode, overrides in quality.CANDIDATES:
-            rankings, covered = [], []
-            for q in questions:
-                files, _, prompt = quality.file_ranking(
-                    container, q["question"], {**quality.NO_RERANK, **overrides}
-                )
-                rankings.append(files)
-                covered.append(quality.in_prompt(prompt, q))
+            rankings, covered, _ = quality.rank_questions(
+                container, questions, {**quality.NO_RERANK, **overrides}
+            )
             quality.RANKINGS.setdefault(name, {})[mode] = (rankings, gold, covered)
         print(f"{name}: {passages[name]} passages, scored", file=sys.stderr, flush=True)
     chosen = quality.selection(NAMES)

@@ -177,6 +177,23 @@ def in_prompt(prompt: list[Passage], question: dict[str, Any]) -> bool:
     return any(Path(p.chunk.source).name in question["pages"] for p in prompt)
 
 
+def rank_questions(
+    container: Container,
+    questions: list[dict[str, Any]],
+    overrides: dict[str, Any],
+    reranker: Reranker | None = None,
+) -> tuple[list[list[str]], list[bool], list[float]]:
+    """Per question: its files best first, whether its answer is in the prompt, and the best
+    dense cosine."""
+    rankings, covered, best = [], [], []
+    for q in questions:
+        files, top, prompt = file_ranking(container, q["question"], overrides, reranker)
+        rankings.append(files)
+        covered.append(in_prompt(prompt, q))
+        best.append(top)
+    return rankings, covered, best
+
+
 def metrics(
     rankings: list[list[str]], gold: list[set[str]], covered: list[bool]
 ) -> dict[str, float]:
@@ -202,13 +219,9 @@ def evaluate(name: str, offtopic: list[dict[str, Any]], rerank: bool) -> dict[st
             if settings.rerank_max_tokens not in rerankers:
                 rerankers[settings.rerank_max_tokens] = MemoReranker(reranker_for(settings))
             reranker = rerankers[settings.rerank_max_tokens]
-        rankings, covered = [], []
-        for q in questions:
-            files, best, prompt = file_ranking(container, q["question"], overrides, reranker)
-            rankings.append(files)
-            covered.append(in_prompt(prompt, q))
-            if mode == SHIPPED_FUSION:  # reranking leaves the abstention score alone
-                best_on_topic.append(best)
+        rankings, covered, best = rank_questions(container, questions, overrides, reranker)
+        if mode == SHIPPED_FUSION:  # reranking leaves the abstention score alone
+            best_on_topic = best
         out["modes"][mode] = metrics(rankings, gold, covered)
         RANKINGS.setdefault(name, {})[mode] = (rankings, gold, covered)
         print(f"{name}: {mode}: {out['modes'][mode]}", file=sys.stderr)

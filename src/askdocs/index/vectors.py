@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -56,20 +55,18 @@ class VectorMatrix:
         ).fetchall()
         live = np.zeros(self._n, dtype=bool)
         collection = np.full(self._n, -1, dtype=np.int32)
-        doc_passages = np.zeros(self._n, dtype=np.int32)
         document = np.full(self._n, -1, dtype=np.int64)
+        penalty = np.zeros(self._n, dtype=np.float32)
         if live_rows:
             ids = np.fromiter((r[0] for r in live_rows), dtype=np.int64, count=len(live_rows))
             pos = np.searchsorted(self._rowids[: self._n], ids)
             live[pos] = True
             collection[pos] = [self._codes.setdefault(r[1], len(self._codes)) for r in live_rows]
-            sizes = Counter(r[2] for r in live_rows)
-            doc_passages[pos] = [sizes[r[2]] for r in live_rows]
-            codes = {d: i for i, d in enumerate(sizes)}
-            document[pos] = [codes[r[2]] for r in live_rows]
+            documents: dict[str, int] = {}
+            document[pos] = [documents.setdefault(r[2], len(documents)) for r in live_rows]
+            penalty[pos] = np.log1p(np.bincount(document[pos])[document[pos]])
         self._live, self._collection = live, collection
-        self._penalty = np.log1p(doc_passages).astype(np.float32)
-        self._document = document
+        self._penalty, self._document = penalty, document
         # Rows deleted from the index stay in memory until they are a third of it.
         if self._n > 1000 and live.sum() < self._n * 2 / 3:
             self.clear()
@@ -169,11 +166,6 @@ class VectorMatrix:
             return []
         pos = np.searchsorted(self._rowids[: self._n], np.asarray(rowids, dtype=np.int64))
         return [float(s) for s in self._matrix[pos] @ query]
-
-    def document_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
-        """Cosine between the query and the normalised mean of the live passages of each row's
-        document (0.0 for a row that is not live)."""
-        return self.document_adjustments(query, rowids, document_weight=1.0, length_prior=0.0)
 
     def document_adjustments(
         self,
