@@ -15,12 +15,14 @@ from fakes import FakeEmbedder
 from fakes_generate import FakeGenerator
 
 
-def fake_container(data_dir: Path, *, answer: str = "It is 42 [1].") -> Container:
+def fake_container(
+    data_dir: Path, *, answer: str = "It is 42 [1].", retrieve: RetrieveSettings | None = None
+) -> Container:
     settings = Settings(
         data_dir=data_dir,
         chunk=ChunkSettings(target_tokens=40, overlap_tokens=8, min_tokens=8),
         # The real cross-encoder has its own tests (test_rerank.py); fakes stay fast and exact.
-        retrieve=RetrieveSettings(rerank=False),
+        retrieve=retrieve or RetrieveSettings(rerank=False),
     )
     container = Container(settings)
     container.__dict__["embedder"] = FakeEmbedder()

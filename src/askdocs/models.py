@@ -83,6 +83,8 @@ class Answer:
     quotes: list[Quote] = field(default_factory=list)
     cache: str = "miss"
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # The answerability gate's score (cross-encoder logit), when it was computed.
+    answerability: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

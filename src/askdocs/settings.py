@@ -76,6 +76,16 @@ class RetrieveSettings(BaseModel):
     # Live passages above which vector search uses the IVF index; exact below. Exact search
     # reads every vector per query (~40 ms at 100k on 2 cores), IVF about 1 ms.
     ann_threshold: int = 50_000
+    # Answerability gate: also abstain when the cross-encoder's best logit (ms-marco-MiniLM-L-12-v2,
+    # the reranker's model) over the prompt's passages is below this. None: off. Whether it
+    # helps depends on the documents: on the SQLite set it turns away near-miss questions
+    # (features SQLite lacks) that the cosine lets through; on the Python FAQ, whose answers
+    # never restate their question, the same threshold turns away real questions. So it is
+    # set per deployment: `askdocs eval --calibrate` measures it on your questions and
+    # recommends a value (README "Quality").
+    answerability_threshold: float | None = None
+    # Word pieces of question + passage the gate reads: 256 holds a whole passage.
+    answerability_max_tokens: int = Field(default=256, ge=16, le=512)
     # Cross-encoder reranking (ms-marco-MiniLM-L-12-v2) of the best fused passages before the
     # top-k cut. It reorders the head only: the head size is bounded by its cost on 2 cores
     # (~40 ms a pair), and 10-20 passages bought little more on either data set (README "Quality").
@@ -175,6 +185,9 @@ class EvalSettings(BaseModel):
     primary_metric: str = "hit@5"
     # Questions listed in the report's "worst questions".
     worst_questions: int = 10
+    # --calibrate picks the answerability threshold that abstains on the most negatives while
+    # false abstention on answerable questions stays at or under this share.
+    false_abstention_budget: float = Field(default=0.05, ge=0.0, le=1.0)
 
 
 class Settings(BaseSettings):

@@ -15,12 +15,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from askdocs.container import Container
 from askdocs.errors import AskdocsError
+from askdocs.evaluation.calibration import calibrate as calibrate_gate
 from askdocs.evaluation.configuration import answering_params
 from askdocs.evaluation.dataset import EvalDataset, load_dataset
 from askdocs.evaluation.errors import PromotionRefusedError
 from askdocs.evaluation.metrics import QuestionResult
 from askdocs.evaluation.report import (
     EvalReport,
+    render_calibration,
     render_table,
     render_worst,
     worst,
@@ -80,6 +82,13 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
         no_track: Annotated[
             bool, typer.Option("--no-track", help="Do not log the run to MLflow.")
         ] = False,
+        calibrate: Annotated[
+            bool,
+            typer.Option(
+                help="Score each question's answerability and recommend the gate's threshold "
+                "(needs negatives; ~0.3 s more a question)."
+            ),
+        ] = False,
     ) -> None:
         """Measure retrieval, answers, citations and abstention on a question set."""
         if promote and not register_as:
@@ -94,7 +103,9 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
         run_name = name or f"{data.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
         # A BEIR folder has queries and qrels, no answers: it measures retrieval only.
         generate = not no_generate and not data.corpus
-        options = EvalOptions(collections, generate=generate, use_cache=not no_cache)
+        options = EvalOptions(
+            collections, generate=generate, use_cache=not no_cache, calibrate=calibrate
+        )
         started = time.perf_counter()
         results = _run(services, data, options)
         report = EvalReport(
@@ -105,10 +116,14 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
                 "collections": list(collections),
                 "generate": generate,
                 "use_cache": options.use_cache,
+                "calibrate": calibrate,
             },
             config=answering_params(services.settings),
             results=results,
             seconds=time.perf_counter() - started,
+            calibration=calibrate_gate(results, services.settings.eval.false_abstention_budget)
+            if calibrate
+            else None,
         )
         worst_n = services.settings.eval.worst_questions
         folder = out_dir or services.settings.data_dir / "eval" / "runs" / run_name
@@ -116,6 +131,8 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
         out.print(render_table(report))
         if worst_n and worst(report.results, worst_n):
             out.print(render_worst(report, worst_n))
+        if report.calibration is not None:
+            out.print(render_calibration(report.calibration))
         out.print(f"reports: {paths[0]} and {paths[1]}")
         if not no_track:
             _track(services, report, list(paths), register_as, promote)

@@ -44,6 +44,9 @@ class QuestionResult:
     cache: str = "miss"
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     best_score: float | None = None
+    # The answerability gate's score; None when the question was not scored (abstained before
+    # the gate, served from the cache, or asked without --calibrate and with the gate off).
+    answerability: float | None = None
 
     @property
     def answerable(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.table import Table
 
+from askdocs.evaluation.calibration import Calibration, Point
 from askdocs.evaluation.metrics import (
     MRR_CUTOFF,
     QuestionResult,
@@ -53,6 +54,8 @@ class EvalReport:
     results: list[QuestionResult]
     seconds: float
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # The answerability gate's calibration, when the run scored the questions for it.
+    calibration: Calibration | None = None
     overall: Summary = field(init=False)
     by_kind: dict[str, Summary] = field(init=False)
 
@@ -100,8 +103,53 @@ def result_payload(result: QuestionResult) -> dict[str, Any]:
         "citation_precision": result.citation_precision,
         "cache": result.cache,
         "best_score": result.best_score,
+        "answerability": result.answerability,
         "timings_ms": dict(result.timings_ms),
     }
+
+
+def _point_payload(p: Point) -> dict[str, Any]:
+    return {
+        "threshold": p.threshold,
+        "abstention_accuracy": p.abstention_accuracy,
+        "false_abstention": p.false_abstention,
+        "expected_false_abstention": p.expected_false_abstention,
+    }
+
+
+def calibration_payload(c: Calibration) -> dict[str, Any]:
+    return {
+        "threshold": c.threshold,
+        "setting": calibration_setting(c),
+        "budget": c.budget,
+        "reason": c.reason,
+        "chosen": _point_payload(c.chosen),
+        "off": _point_payload(c.off),
+        "curve": [_point_payload(p) for p in c.curve],
+    }
+
+
+def calibration_setting(c: Calibration) -> str:
+    """The environment line that applies the recommendation."""
+    if c.threshold is None:
+        return "ASKDOCS_RETRIEVE__ANSWERABILITY_THRESHOLD= (unset: gate off)"
+    return f"ASKDOCS_RETRIEVE__ANSWERABILITY_THRESHOLD={c.threshold:.3f}"
+
+
+def render_calibration(c: Calibration) -> str:
+    """Two lines for people: what the gate would change, and the setting."""
+
+    def shares(p: Point) -> str:
+        return (
+            f"negatives abstained {format_value('abstention_accuracy', p.abstention_accuracy)}, "
+            f"false abstention {format_value('false_abstention', p.false_abstention)}"
+        )
+
+    return (
+        f"answerability gate: {shares(c.off)} with it off; {shares(c.chosen)} at the "
+        f"recommended threshold ({c.reason}, budget {c.budget:.2f})\n"
+        f"  {calibration_setting(c)}"
+    )
 
 
 def report_payload(report: EvalReport, worst_n: int) -> dict[str, Any]:
@@ -115,6 +163,9 @@ def report_payload(report: EvalReport, worst_n: int) -> dict[str, Any]:
         "config": report.config,
         "metrics": report.overall,
         "by_kind": report.by_kind,
+        "calibration": None
+        if report.calibration is None
+        else calibration_payload(report.calibration),
         "worst": [result_payload(r) for r in worst(report.results, worst_n)],
         "questions": [result_payload(r) for r in report.results],
     }
@@ -218,6 +269,8 @@ def render_markdown(report: EvalReport, worst_n: int) -> str:
         "|---|" + "---|" * len(columns),
     ]
     lines += [f"| {metric} | " + " | ".join(values) + " |" for metric, values in _rows(report)]
+    if report.calibration is not None:
+        lines += ["", "## Answerability gate", "", render_calibration(report.calibration)]
     lines += ["", "## Worst questions", ""]
     for r in worst(report.results, worst_n):
         lines.append(f"### {r.id} ({r.kind}): {r.question}")

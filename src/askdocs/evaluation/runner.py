@@ -32,6 +32,8 @@ class EvalOptions:
     # Passages retrieved per question; None: the retriever's candidate count, so that ten
     # distinct sources are usually there for hit@10 and MRR@10.
     depth: int | None = None
+    # Score every question's answerability, for calibrating the gate (~0.3 s a question).
+    calibrate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,7 @@ def run_eval(
         k=depth,
         generate=options.generate,
         use_cache=options.use_cache,
+        score_answerability=options.calibrate,
     )
     results = []
     for question in dataset.questions:
@@ -160,4 +163,5 @@ def question_result(
         cache=answer.cache,
         timings_ms=timings,
         best_score=answer.passages[0].score if answer.passages else None,
+        answerability=answer.answerability,
     )

@@ -100,6 +100,16 @@ def run_metrics(report: EvalReport) -> dict[str, float]:
     metrics = {metric_key(k): v for k, v in report.overall.items() if v is not None}
     for kind, summary in report.by_kind.items():
         metrics |= {f"{kind}/{metric_key(k)}": v for k, v in summary.items() if v is not None}
+    calibration = report.calibration
+    if calibration is not None and calibration.threshold is not None:
+        chosen = calibration.chosen
+        metrics["calibrated/answerability_threshold"] = calibration.threshold
+        for name, value in (
+            ("abstention_accuracy", chosen.abstention_accuracy),
+            ("false_abstention", chosen.false_abstention),
+        ):
+            if value is not None:
+                metrics[f"calibrated/{name}"] = value
     return metrics
 
 

@@ -110,20 +110,36 @@ class HybridRetriever:
         self._index = index
         self._embedder = embedder
         self._settings = settings
-        self._reranker = reranker
+        # Cross-encoders by the word pieces they read: reranking and the answerability gate
+        # read different lengths. Given one (tests), it serves both.
+        self._given = reranker
+        self._cross_encoders: dict[int, Reranker] = {}
         self._reranker_lock = threading.Lock()
 
     def reranker(self) -> Reranker:
         """The cross-encoder, loaded on first use so a retriever that never reranks loads none."""
+        return self._cross_encoder(self._settings.rerank_max_tokens)
+
+    def _cross_encoder(self, max_tokens: int) -> Reranker:
+        if self._given is not None:
+            return self._given
         with self._reranker_lock:
-            if self._reranker is None:
+            if max_tokens not in self._cross_encoders:
                 from askdocs.retrieve.rerank import OnnxCrossEncoder
 
                 s = self._settings
-                self._reranker = OnnxCrossEncoder(
-                    s.rerank_model_dir, max_tokens=s.rerank_max_tokens, threads=s.rerank_threads
+                self._cross_encoders[max_tokens] = OnnxCrossEncoder(
+                    s.rerank_model_dir, max_tokens=max_tokens, threads=s.rerank_threads
                 )
-            return self._reranker
+            return self._cross_encoders[max_tokens]
+
+    def answerability(self, question: str, passages: Sequence[Passage]) -> float:
+        """The cross-encoder's best logit over ``passages``: how well the best of them answers
+        the question. Low means none of them is about what the question asks."""
+        if not passages:
+            return float("-inf")
+        encoder = self._cross_encoder(self._settings.answerability_max_tokens)
+        return max(encoder.score(question, [p.chunk.text for p in passages]))
 
     def retrieve(
         self,

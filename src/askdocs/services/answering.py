@@ -48,6 +48,8 @@ class AskOptions:
     # Digest of what the caller may see (API key collections, later ACL groups): cached
     # answers are shared only between callers with the same access.
     scope: str = ""
+    # Compute the answerability score even with the gate off (`askdocs eval --calibrate`).
+    score_answerability: bool = False
 
 
 @dataclass(slots=True)
@@ -113,6 +115,15 @@ class AnsweringService:
         timings = dict(retrieval.timings_ms)
         passages = retrieval.passages
         abstained = retrieval.abstains(self._retrieve.abstain_threshold)
+        gate = self._retrieve.answerability_threshold
+        answerability = None
+        if not abstained and (gate is not None or options.score_answerability):
+            scored_at = time.perf_counter()
+            answerability = self._retriever.answerability(
+                question, passages[: self._generate.prompt_passages]
+            )
+            timings["answerability"] = (time.perf_counter() - scored_at) * 1000
+            abstained = gate is not None and answerability < gate
         prompt_keys = passage_keys(passages[: self._generate.prompt_passages])
         reuse = None if lookup is None else self._reuse(lookup, prompt_keys, abstained)
         if reuse is not None:
@@ -164,6 +175,7 @@ class AnsweringService:
             abstained=abstained,
             quotes=quotes,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
+            answerability=answerability,
         )
         if lookup is not None and not abstained:
             self._store(lookup, question, answer, prompt_keys)
@@ -326,6 +338,7 @@ def answer_payload(answer: Answer) -> dict[str, object]:
             for q in answer.quotes
         ],
         "abstained": answer.abstained,
+        "answerability": answer.answerability,
         "cache": answer.cache,
         "timings_ms": answer.timings_ms,
     }
