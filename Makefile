@@ -81,7 +81,7 @@ bench: $(TEST_STAMP)
 	$(PY) benchmarks/generation.py
 	$(PY) benchmarks/cache.py
 	$(PY) benchmarks/load.py
-	$(PY) benchmarks/evaluation.py
+	$(PY) benchmarks/evaluation.py --calibrate
 	@echo "benchmarks/finetune.py (about an hour on 2 cores) is run by hand"
 
 clean:

@@ -86,7 +86,7 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
             bool,
             typer.Option(
                 help="Score each question's answerability and recommend the gate's threshold "
-                "(needs negatives; ~0.3 s more a question)."
+                "(needs negatives; ~0.2 s more a question on 2 cores)."
             ),
         ] = False,
     ) -> None:
