@@ -141,17 +141,6 @@ def with_gate(container: Container, threshold: float | None) -> Container:
     return Container(settings.model_copy(update={"retrieve": retrieve}))
 
 
-def offtopic_abstention(report: EvalReport) -> float:
-    """Abstention on the 50 off-topic questions alone (the negatives also hold SQLite ones)."""
-    off = [r for r in report.results if r.id.startswith("off-")]
-    return sum(r.abstained for r in off) / len(off)
-
-
-def negatives_abstention(report: EvalReport, prefix: str) -> float | None:
-    own = [r for r in report.results if r.negative and r.id.startswith(prefix)]
-    return sum(r.abstained for r in own) / len(own) if own else None
-
-
 def summary(report: EvalReport) -> dict[str, Any]:
     out = {
         "questions": len(report.results),
@@ -159,9 +148,9 @@ def summary(report: EvalReport) -> dict[str, Any]:
         "answerability_threshold": report.config.get("retrieve.answerability_threshold"),
         "metrics": report.overall,
         "by_kind": report.by_kind,
-        "offtopic_abstention": offtopic_abstention(report),
-        "own_negatives_abstention": negatives_abstention(report, "sqlite-"),
     }
+    shares = abstention(report.results)
+    out |= {k: shares[k] for k in ("offtopic_abstention", "own_negatives_abstention")}
     if report.calibration is not None:
         out["answerability_gate"] = gate_summary(report)
     return out
@@ -181,9 +170,9 @@ def main() -> None:
         if args.generate and name == "sqlite":
             runs.append((f"{name} generated", True))
         for run, generate in runs:
-            calibration = reports.get(f"{name} retrieval")
-            if generate and calibration is not None and calibration.calibration is not None:
-                threshold = calibration.calibration.threshold
+            retrieval = reports.get(f"{name} retrieval")
+            if generate and retrieval is not None and retrieval.calibration is not None:
+                threshold = retrieval.calibration.threshold
                 container = with_gate(container, threshold)
                 print(f"  {name}: generating with the gate at {threshold}", file=sys.stderr)
             calibrating = args.calibrate and not generate
@@ -197,11 +186,12 @@ def main() -> None:
     header = ["run", "questions", *SHOWN, "off-topic abstained", "SQLite negatives abstained"]
     rows = []
     for run, report in reports.items():
-        own = negatives_abstention(report, "sqlite-")
+        shares = abstention(report.results)
+        own = shares["own_negatives_abstention"]
         rows.append(
             [run, len(report.results)]
             + [report.overall.get(m) if report.overall.get(m) is not None else "–" for m in SHOWN]
-            + [offtopic_abstention(report), own if own is not None else "–"]
+            + [shares["offtopic_abstention"], own if own is not None else "–"]
         )
     print(table("askdocs eval, shipped configuration", header, rows))
     gate_rows = []
