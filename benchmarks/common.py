@@ -39,10 +39,12 @@ def dataset(name: str) -> Path:
         builders = {
             "python-faq": SHARED / "datasets" / "python-faq.py",
             "sqlite": ROOT / "datasets" / "sqlite_docs.py",
+            "git": ROOT / "datasets" / "git_docs.py",
+            "nodejs": ROOT / "datasets" / "nodejs_docs.py",
         }
         subprocess.run([sys.executable, str(builders[name]), str(out)], check=True)
-    if name == "sqlite":  # the questions are ours and change; the built copy must follow
-        shutil.copyfile(ROOT / "datasets" / "sqlite-questions.jsonl", out / "questions.jsonl")
+    if name in ("sqlite", "git", "nodejs"):  # the questions are ours; the built copy must follow
+        shutil.copyfile(ROOT / "datasets" / f"{name}-questions.jsonl", out / "questions.jsonl")
     return out
 
 
