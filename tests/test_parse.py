@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import warnings
 import zipfile
 
 import docx
@@ -15,7 +16,7 @@ from pypdf import PdfReader, PdfWriter
 
 from askdocs.errors import ParseError, UnsupportedFileTypeError
 from askdocs.models import ParsedDocument
-from askdocs.parse import SUPPORTED_SUFFIXES, detect_media_type, parse_document
+from askdocs.parse import SUPPORTED_SUFFIXES, detect_media_type, html, parse_document
 
 from filegen import make_docx, make_pdf, make_pptx, make_scanned_pdf, make_xlsx
 
@@ -599,3 +600,15 @@ def test_sphinx_sources_are_read_as_what_they_are() -> None:
     parsed = parse_document(rst, "library-json.rst.txt")
     assert ("Title", "Usage") in [s.heading for s in parsed.sections]
     assert detect_media_type(b"# Hi\n", "page.md.txt") == "text/markdown"
+
+
+def test_xhtml_parses_without_a_warning_per_file() -> None:
+    page = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN"'
+        b' "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">\n<html xmlns="http://www.w3.org/1999/'
+        b'xhtml"><body><h2>NAME</h2><p>git-gc - Cleanup unnecessary files</p></body></html>'
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parsed = html.parse(page)
+    assert "Cleanup unnecessary files" in parsed.text

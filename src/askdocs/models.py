@@ -85,6 +85,10 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     # The answerability gate's score (cross-encoder logit), when it was computed.
     answerability: float | None = None
+    # "generated": the model's sentences, each supported by a passage it cites; "extractive":
+    # none of them held, so the answer is the passages' own best sentence. None when nothing
+    # was written (abstained, or retrieval only).
+    answer_mode: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

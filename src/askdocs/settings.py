@@ -117,7 +117,15 @@ class GenerateSettings(BaseModel):
     # small model to copy. 5 passages of 128 word pieces are about as long as 3 of 200 (see
     # ChunkSettings). The answer still lists all k retrieved passages.
     prompt_passages: int = 5
+    # Show the model only the passages' sentences among this many best for the question (each
+    # passage keeps at least its best one): a shorter prompt, the answer in front. 0: whole
+    # passages.
+    focus_sentences: int = 0
+    # Sentences an answer may have; each must be supported by a passage it cites.
+    max_sentences: int = 3
     temperature: float = 0.0
+    # llama.cpp's penalty on recently generated tokens (1.0: none).
+    repeat_penalty: float = 1.0
     threads: int = 0
     openai_base_url: str = "http://127.0.0.1:8080/v1"
     openai_api_key: str | None = None

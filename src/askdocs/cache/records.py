@@ -64,4 +64,5 @@ def _answer_from_json(data: dict[str, Any]) -> Answer:
         quotes=[Quote(**q) for q in data["quotes"]],
         cache=str(data["cache"]),
         timings_ms=dict(data["timings_ms"]),
+        answer_mode=data.get("answer_mode"),
     )

@@ -129,8 +129,7 @@ def ask(
         sys.stdout.write(json.dumps(answer_payload(answer), ensure_ascii=False) + "\n")
         return
     final: Answer | None = None
-    # The model's words stream as they come; once its citations are checked, the checked
-    # answer replaces them (an unsupported [n] is dropped, so the two can differ).
+    # Checked sentences stream as the model finishes them; the final answer replaces them.
     with Live(Text(""), console=out, auto_refresh=False, transient=not out.is_terminal) as live:
         streamed = ""
         for event in container.answering.stream(question, options):
@@ -143,6 +142,10 @@ def ask(
     assert final is not None
     if not out.is_terminal and final.answer:
         out.print(Text(final.answer))
+    if final.answer_mode == "extractive":
+        out.print(
+            "[dim](quoted from the documents: the model's answer was not supported by them)[/dim]"
+        )
     _print_sources(final)
 
 

@@ -144,8 +144,11 @@ def _question(raw: dict[str, Any], where: str) -> EvalQuestion:
     kind = raw.get("kind") or GENERAL
     if not isinstance(kind, str):
         raise DatasetError(f'{where}: "kind" must be a string')
-    if kind == NEGATIVE and (pages or patterns):
-        raise DatasetError(f"{where}: a negative question has no pages and no answer patterns")
+    if kind == NEGATIVE and pages:
+        raise DatasetError(
+            f"{where}: a negative question has no pages (its answer_patterns, if any, "
+            "describe a right refusal)"
+        )
     return EvalQuestion(qid, question.strip(), tuple(pages), tuple(patterns), kind)
 
 

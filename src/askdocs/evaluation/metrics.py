@@ -47,6 +47,8 @@ class QuestionResult:
     # The answerability gate's score; None when the question was not scored (abstained before
     # the gate, served from the cache, or asked without --calibrate and with the gate off).
     answerability: float | None = None
+    # "generated" or "extractive" for a written answer, None otherwise.
+    answer_mode: str | None = None
 
     @property
     def answerable(self) -> bool:
@@ -63,6 +65,14 @@ class QuestionResult:
         if not self.answer_patterns or not self.generated:
             return None
         return answer_matches(self.answer, self.answer_patterns)
+
+    @property
+    def refused(self) -> bool:
+        """A negative's answer is right when it abstains, or when the written answer matches
+        one of its patterns (which, for a negative, describe a refusal)."""
+        return self.abstained or (
+            self.generated and bool(self.answer_patterns) and bool(self.answer_match)
+        )
 
     @property
     def citation_precision(self) -> float | None:
@@ -150,6 +160,10 @@ def summarize(results: Sequence[QuestionResult]) -> Summary:
     out["answer_match"] = _mean(matches)
     out["citation_precision"] = _mean(precisions)
     out["abstention_accuracy"] = _mean([r.abstained for r in negatives])
+    out["negative_accuracy"] = _mean([r.refused for r in negatives])
+    written = [r for r in results if r.generated and not r.abstained and r.answer_mode]
+    out["cited"] = _mean([bool(r.cited) for r in written])
+    out["extractive_share"] = _mean([r.answer_mode == "extractive" for r in written])
     out["false_abstention"] = _mean([r.abstained for r in answerable])
     out["cache_hit_rate"] = _mean([r.cache != "miss" for r in results])
     out |= latency(results)

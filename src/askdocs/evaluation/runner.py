@@ -164,4 +164,5 @@ def question_result(
         timings_ms=timings,
         best_score=answer.passages[0].score if answer.passages else None,
         answerability=answer.answerability,
+        answer_mode=answer.answer_mode,
     )

@@ -22,4 +22,5 @@ def build_generator(settings: GenerateSettings) -> Generator:
         settings.gguf_path or default_gguf_path(),
         context_tokens=settings.context_tokens,
         threads=settings.threads or None,
+        repeat_penalty=settings.repeat_penalty,
     )

@@ -58,7 +58,11 @@ class LlamaCppGenerator:
     """
 
     def __init__(
-        self, model_path: Path, context_tokens: int = 2048, threads: int | None = None
+        self,
+        model_path: Path,
+        context_tokens: int = 2048,
+        threads: int | None = None,
+        repeat_penalty: float = 1.0,
     ) -> None:
         if not model_path.is_file():
             raise ModelNotAvailableError(
@@ -68,6 +72,7 @@ class LlamaCppGenerator:
         self.model_id = model_path.stem
         self.context_tokens = context_tokens
         self.threads = threads
+        self.repeat_penalty = repeat_penalty
         self._llama: Any = None
         self._vocab: _Vocabulary | None = None
         self._lock = threading.Lock()
@@ -116,7 +121,11 @@ class LlamaCppGenerator:
                 self._llama = self._load()
             try:
                 chunks = self._llama.create_chat_completion(
-                    messages=chat, max_tokens=max_tokens, temperature=temperature, stream=True
+                    messages=chat,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    repeat_penalty=self.repeat_penalty,
+                    stream=True,
                 )
                 for chunk in chunks:
                     content = chunk["choices"][0]["delta"].get("content")

@@ -6,13 +6,14 @@ import re
 from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
+from pathlib import PurePath
 
 from askdocs.errors import GenerationError
 from askdocs.generate.base import Generator, Message
 from askdocs.models import Passage
 
 # Part of every answer-cache key: bump it whenever prompts/answer.txt or the rendering changes.
-PROMPT_VERSION = "answer-v1"
+PROMPT_VERSION = "answer-v2"
 
 # Chat templates wrap each message in role markers (ChatML: "<|im_start|>user\n...<|im_end|>\n")
 # and may add a BOS token; the rendered estimate below covers ChatML, this covers the rest.
@@ -33,9 +34,10 @@ def _template() -> tuple[tuple[str, str], ...]:
 
 
 def location_parts(passage: Passage) -> list[str]:
-    """Where a passage comes from: source, then page and heading path when known."""
+    """Where a passage comes from: its file name (not the whole path, which a small model copies
+    into its answer), then page and heading path when known."""
     chunk = passage.chunk
-    where = [chunk.source]
+    where = [PurePath(chunk.source).name or chunk.source]
     if chunk.page is not None:
         where.append(f"page {chunk.page}")
     if chunk.heading:

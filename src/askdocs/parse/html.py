@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, Tag, XMLParsedAsHTMLWarning
 from bs4.element import NavigableString
 
 from askdocs.models import ParsedDocument
@@ -94,6 +94,8 @@ def parse(data: bytes) -> ParsedDocument:
     with warnings.catch_warnings():
         # A short document that looks like a file name or URL is still the document.
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        # XHTML pages (<?xml ...?> first, as AsciiDoc writes them) parse fine as HTML.
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(decode_text(data), "lxml")
     for tag in soup.find_all([*_NOISE]):
         tag.decompose()

@@ -5,28 +5,23 @@ citations mapped back to sources, plus extractive quotes a reader can check.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from askdocs.cache.base import AnswerCache, CachedAnswer, Layer
 from askdocs.cache.keys import cache_key, passage_keys, scope_digest
 from askdocs.cache.semantic import conflict
 from askdocs.embed.base import Embedder, Vectors
-from askdocs.generate import PROMPT_VERSION, Generator, build_messages, extract_citations
-from askdocs.generate.attribution import attribute
+from askdocs.generate import PROMPT_VERSION, build_messages, extractive
+from askdocs.generate import Generator as TextGenerator
+from askdocs.generate.attribution import Grounding
 from askdocs.index import PassageIndex
 from askdocs.models import Answer, Citation, Passage, Quote
 from askdocs.retrieve import HybridRetriever
 from askdocs.settings import CacheSettings, GenerateSettings, RetrieveSettings
 
 NO_ANSWER = "The documents do not contain an answer to this question."
-# A sentence ends at . ! ? followed by white space, or at a blank line.
-_QUOTE_CHARS = 300
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 
 def no_answer(unmentioned: Sequence[str] = ()) -> str:
@@ -76,7 +71,7 @@ class AnsweringService:
         self,
         retriever: HybridRetriever,
         embedder: Embedder,
-        generator: Callable[[], Generator],
+        generator: Callable[[], TextGenerator],
         retrieve_settings: RetrieveSettings,
         generate_settings: GenerateSettings,
         *,
@@ -130,41 +125,16 @@ class AnsweringService:
             assert lookup is not None
             yield from self._serve_cached(question, *reuse, started, lookup.versions)
             return
-        text, citations = "", []
+        text, citations, mode = "", list[Citation](), None
         if abstained:
             text = no_answer(retrieval.unmentioned)
             yield text
         elif options.generate:
             gen_started = time.perf_counter()
-            generator = self._generator()
-            messages, used = build_messages(
-                question,
-                passages[: self._generate.prompt_passages],
-                generator,
-                max_answer_tokens=self._generate.max_answer_tokens,
-            )
-            pieces: list[str] = []
-            stream = generator.stream(
-                messages,
-                max_tokens=self._generate.max_answer_tokens,
-                temperature=self._generate.temperature,
-            )
-            try:
-                for piece in stream:
-                    pieces.append(piece)
-                    yield piece
-                    # A small model that has answered goes on to copy passages: one
-                    # paragraph is the answer.
-                    if "\n\n" in "".join(pieces).strip():
-                        break
-            finally:
-                close = getattr(stream, "close", None)
-                if close is not None:
-                    close()
-            text = attribute("".join(pieces).strip().split("\n\n")[0], used)
-            citations = [Citation(n, used[n - 1]) for n in extract_citations(text, len(used))]
+            grounded = yield from self._write(question, passages, timings, gen_started)
+            text, citations, mode = grounded
             timings["generate"] = (time.perf_counter() - gen_started) * 1000
-        # Quotes support a generated answer; retrieval alone returns the passages themselves.
+        # Quotes support a written answer; retrieval alone returns the passages themselves.
         quotes = [] if abstained or not options.generate else self._quotes(question, text, passages)
         timings["total"] = (time.perf_counter() - started) * 1000
         answer = Answer(
@@ -176,6 +146,7 @@ class AnsweringService:
             quotes=quotes,
             timings_ms={k: round(v, 2) for k, v in timings.items()},
             answerability=answerability,
+            answer_mode=mode,
         )
         if lookup is not None and not abstained:
             self._store(lookup, question, answer, prompt_keys)
@@ -284,28 +255,65 @@ class AnsweringService:
         yield answer.answer
         yield answer
 
+    def _write(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        timings: dict[str, float],
+        started: float,
+    ) -> Generator[str, None, tuple[str, list[Citation], str]]:
+        """Generate, showing only the sentences the passages support (``Grounding``); when
+        none holds, answer with the passages' best sentence instead. Yields the shown text."""
+        generator = self._generator()
+        settings = self._generate
+        shown = passages[: settings.prompt_passages]
+        ranked = extractive.rank(question, extractive.sentences(shown), self._embedder)
+        prompt = shown
+        if settings.focus_sentences:
+            prompt = extractive.focus(shown, ranked, settings.focus_sentences)
+        messages, in_prompt = build_messages(
+            question, prompt, generator, max_answer_tokens=settings.max_answer_tokens
+        )
+        used = shown[: len(in_prompt)]  # checked and cited against the whole passages
+        grounding = Grounding(question, used, max_sentences=settings.max_sentences)
+        stream = generator.stream(
+            messages, max_tokens=settings.max_answer_tokens, temperature=settings.temperature
+        )
+        pieces = 0
+        written = ""
+        try:
+            for piece in stream:
+                pieces += 1
+                written += piece
+                for sentence in grounding.feed(piece):
+                    timings.setdefault("first_text", (time.perf_counter() - started) * 1000)
+                    yield sentence
+                # A small model that has answered goes on to copy passages: one paragraph is
+                # the answer.
+                if grounding.done or (grounding.shown and "\n\n" in written.strip()):
+                    break
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        for sentence in grounding.finish(cut_off=pieces >= settings.max_answer_tokens):
+            timings.setdefault("first_text", (time.perf_counter() - started) * 1000)
+            yield sentence
+        if grounding.shown:
+            cited = dict.fromkeys(n for s in grounding.shown for n in s.cited)
+            return grounding.text, [Citation(n, used[n - 1]) for n in cited], "generated"
+        text, numbers = extractive.answer_from([r for r in ranked if r[0].n <= len(used)])
+        timings.setdefault("first_text", (time.perf_counter() - started) * 1000)
+        yield text
+        return text, [Citation(n, used[n - 1]) for n in numbers], "extractive"
+
     def _quotes(self, question: str, answer: str, passages: Sequence[Passage]) -> list[Quote]:
         """The sentences of the top passages closest to the question and answer."""
-        sentences: list[tuple[int, str, str]] = []
-        for n, passage in enumerate(passages[:3], start=1):
-            for part in _SENTENCE_BREAK.split(passage.chunk.text):
-                sentence = " ".join(part.split())
-                if len(sentence) > _QUOTE_CHARS:
-                    # Tables and lists have no sentence ends: quote the start of the run.
-                    sentence = sentence[:_QUOTE_CHARS].rsplit(" ", 1)[0] + " …"
-                if len(sentence) >= 20:
-                    sentences.append((n, passage.chunk.chunk_id, sentence))
-        sentences = sentences[:40]
-        if not sentences:
-            return []
         probe = question if not answer else f"{question} {answer}"
-        vectors = self._embedder.embed([probe] + [s for _, _, s in sentences])
-        scores = vectors[1:] @ vectors[0]
-        best = np.argsort(-scores)[:3]
-        return [
-            Quote(sentences[i][0], sentences[i][1], sentences[i][2], round(float(scores[i]), 4))
-            for i in best
-        ]
+        ranked = extractive.rank(
+            question, extractive.sentences(passages[:3]), self._embedder, probe
+        )
+        return [Quote(c.n, c.chunk_id, c.text, round(score, 4)) for c, score in ranked[:3]]
 
 
 def passage_payload(passage: Passage, n: int) -> dict[str, object]:
@@ -339,6 +347,7 @@ def answer_payload(answer: Answer) -> dict[str, object]:
         ],
         "abstained": answer.abstained,
         "answerability": answer.answerability,
+        "answer_mode": answer.answer_mode,
         "cache": answer.cache,
         "timings_ms": answer.timings_ms,
     }

@@ -7,7 +7,7 @@ import { baseName, el, formatMs } from "./dom.js";
 
 const HISTORY_TURNS = 6;  // earlier turns sent along, for follow-ups like "and its default?"
 const CITATION = /\[(\d+(?:\s*,\s*\d+)*)\]/g;
-const TIMINGS = ["embed", "retrieve", "generate", "total"];
+const TIMINGS = ["embed", "retrieve", "first_text", "generate", "total"];
 
 function where(passage) {
   const parts = [];
@@ -81,6 +81,12 @@ function badges(payload) {
     el("span", { class: `badge cache cache-${cache}` }, `cache: ${cache}`),
     payload.abstained
       ? el("span", { class: "badge badge-abstained" }, "not in the documents")
+      : null,
+    payload.answer_mode === "extractive"
+      ? el("span", {
+        class: "badge badge-extractive",
+        title: "The model's answer was not supported by the passages, so the answer quotes them.",
+      }, "quoted from the documents")
       : null);
 }
 
@@ -145,6 +151,7 @@ export function createChat(ui, openPassage) {
     );
     turn.node.dataset.state = "done";
     turn.node.dataset.cache = payload.cache || "miss";
+    turn.node.dataset.mode = payload.answer_mode || "";
   }
 
   function busy(on, text = "") {
