@@ -133,3 +133,10 @@ def test_fragments_are_not_sentences_and_two_misses_end_the_answer() -> None:
     grounding = stream("The answer is: 4096. Write-Ahead Logging. It is 512 bytes [1].")
     assert grounding.text == ""
     assert grounding.dropped == ["4096.", "Write-Ahead Logging."] and grounding.done
+
+
+def test_a_sentence_copied_from_its_middle_starts_with_a_capital() -> None:
+    question = "What is the default page size?"
+    assert stream("the default page size is 4096 bytes [1].", question).text == (
+        "The default page size is 4096 bytes [1]."
+    )

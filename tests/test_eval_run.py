@@ -121,15 +121,19 @@ def test_run_over_fakes_scores_retrieval_answers_and_abstention(tmp_path: Path) 
     assert seen == ["t1", "t2", "t3", "t4"]
     by_id = {r.id: r for r in results}
     assert by_id["t1"].sources[0] == "backups.md" and by_id["t1"].rank == 0
-    # The fake generator says "35 days" to everything: right once, wrong twice.
-    assert [by_id[q].answer_match for q in ("t1", "t2", "t3")] == [True, False, False]
+    # The fake generator says "35 days" to everything: right once. The other two claims are not
+    # in the passages they cite, so the reader gets the cited passage's own sentences instead.
+    modes = [by_id[q].answer_mode for q in ("t1", "t2", "t3")]
+    assert modes == ["generated", "extractive", "extractive"]
+    assert [by_id[q].answer_match for q in ("t1", "t2", "t3")] == [True, True, True]
     assert by_id["t4"].abstained and by_id["t4"].answer_match is None
     assert by_id["t1"].cited == (by_id["t1"].sources[0],)
     assert {"embed", "retrieve", "generate", "total"} <= set(by_id["t1"].timings_ms)
     report = EvalReport("run", data.name, data.sha256, {}, {}, results, 1.0)
-    assert report.overall["answer_match"] == pytest.approx(1 / 3)
+    assert report.overall["answer_match"] == 1.0
+    assert report.overall["extractive_share"] == pytest.approx(2 / 3)
     assert report.overall["abstention_accuracy"] == 1.0
-    assert report.by_kind["howto"]["answer_match"] == 0.0
+    assert report.by_kind["howto"]["answer_match"] == 1.0
     # Asked again, generated answers come from the answer cache.
     again = run_eval(container, data, EvalOptions(("tiny",)))
     assert [r.cache for r in again] == ["exact", "exact", "exact", "miss"]

@@ -251,6 +251,11 @@ def _drive(page: Page, server: Server, shot: Shots, tmp: Path, files: list[Path]
     expect(first.locator(".badge.cache")).to_have_text("cache: miss")
     assert int(first.get_attribute("data-pieces") or 0) > 0  # it streamed
     expect(first.locator(".answer")).not_to_be_empty()
+    expect(first.locator(".answer")).to_contain_text(re.compile(r"\[\d+\]"))  # always cited
+    mode = first.get_attribute("data-mode")
+    assert mode in ("generated", "extractive")
+    badge = first.locator(".badge-extractive")
+    expect(badge).to_have_count(1 if mode == "extractive" else 0)
     expect(first.locator(".timings")).to_contain_text("total")
     expect(first.locator(".sources .source").first).to_contain_text("hostile.md")
     expect(first.locator(".quotes")).to_contain_text("1.21 gigawatts")

@@ -47,6 +47,8 @@ _MARKUP = re.compile(r"\*\*|__|`{3,}|^#+\s*")
 # Beyond this many characters without a sentence end, the model is copying a table or
 # looping without punctuation: what it has is taken as one sentence and the answer ends.
 MAX_SENTENCE_CHARS = 500
+# A plain lower-case word, not an identifier (sqlite3_open, fs.readFile, git-gc, main()).
+_LOWER_WORD = re.compile(r"[a-z]+\b(?![_.(\-]\w)")
 # A shown sentence has at least this many words ("417." or "Citations in askdocs." do not).
 _MIN_WORDS = 4
 # Two sentences with this Jaccard overlap of their claims are the same sentence again.
@@ -218,7 +220,10 @@ class Grounding:
                     break
             if text == before:
                 break
-        return text.strip(" \t\"'")
+        text = text.strip(" \t\"'")
+        if _LOWER_WORD.match(text):  # a sentence copied from its middle: "the default is 5"
+            text = text[0].upper() + text[1:]
+        return text
 
 
 def _same(a: Claim, b: Claim) -> bool:
