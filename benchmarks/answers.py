@@ -13,7 +13,7 @@ For each data set it reports three answers side by side:
 
 - ``raw``: the model's first paragraph as it wrote it (the answer path before grounding);
 - ``shipped``: what the service returns (grounded sentences, else the extractive answer);
-- ``extractive``: the passages' best sentence alone.
+- ``extractive``: the passages' best sentences alone (the extractive answer for every question).
 
 Metrics: answer match (patterns), the share of questions whose pattern is in the prompt's
 passages (the ceiling: with focus on, in what the model was shown), answers with >= 1 citation,
@@ -64,6 +64,8 @@ QUESTIONS = {
 CORPUS = {"pyfaq-facts": "python-faq"}
 CACHE = DATA / "generations"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_CITED_END = re.compile(r"(?<=\])[.!?]?\s+")
+_MARK = re.compile(r"\[\d+(?:,\s*\d+)*\]")
 
 
 class Recorded:
@@ -144,7 +146,15 @@ def container_for(name: str, overrides: dict[str, dict[str, Any]], fresh: bool) 
 
 
 def sentences_of(text: str) -> list[str]:
-    return [s for s in _SENTENCE.split(text) if s.strip()]
+    """The claims of an answer: each cited sentence ("... [2]."), whatever stops it holds
+    ("e.g. the"), and the plain sentences of any text without a mark."""
+    out = []
+    for part in _CITED_END.split(text):
+        if _MARK.search(part):
+            out.append(part)
+        else:
+            out += _SENTENCE.split(part)
+    return [s for s in out if s.strip()]
 
 
 def judge(
@@ -219,7 +229,8 @@ def run(name: str, args: argparse.Namespace, overrides: dict[str, dict[str, Any]
         rows["raw"].append(judge(raw, extract_citations(raw, len(used)), used, q.question, q))
         cited = [c.n for c in answer.citations]
         rows["shipped"].append(judge(answer.answer, cited, used, q.question, q))
-        e_text, e_cited = extractive_answer(q.question, used, container.query_embedder)
+        reranker = container.retriever.reranker() if settings.extract_rerank_depth else None
+        e_text, e_cited = extractive_answer(q.question, used, container.query_embedder, reranker)
         rows["extractive"].append(judge(e_text, e_cited, used, q.question, q))
         examples.append(
             {"id": q.id, "mode": answer.answer_mode, "raw": raw, "answer": answer.answer}

@@ -3,7 +3,8 @@
 Usage: python benchmarks/prompt_speed.py [--questions 12]
 
 Builds the shipped answer prompts for SQLite questions (retrieval as shipped) with 1 to 5
-passages, and times SmolLM2 in llama.cpp to its first token:
+passages, and 5 passages cut to their 8 best sentences (``focus_sentences``), and times SmolLM2
+in llama.cpp to its first token:
 
 - by passage count: prompt tokens, time to first token, prompt tokens/s;
 - prefix reuse on and off: llama.cpp keeps the previous prompt's evaluated tokens and only
@@ -26,25 +27,33 @@ import llama_cpp
 
 from askdocs.container import Container
 from askdocs.evaluation.dataset import load_dataset
-from askdocs.generate import build_messages
+from askdocs.generate import build_messages, extractive
 from askdocs.generate.llamacpp import default_gguf_path
 from askdocs.settings import Settings
 
 from common import DATA, ROOT, table, write_result
 
+FOCUS = 8
 
-def prompts(n_questions: int) -> dict[int, list[list[dict[str, str]]]]:
-    """Chat messages by passage count, for the first answerable SQLite questions."""
+
+def prompts(n_questions: int) -> dict[str, list[list[dict[str, str]]]]:
+    """Chat messages by passage count (and 5 passages cut to their best ``FOCUS`` sentences),
+    for the first answerable SQLite questions."""
     container = Container(Settings(data_dir=DATA / "sqlite" / "askdocs-data"))
     generator = container.generator()
     data = load_dataset([ROOT / "datasets" / "sqlite-questions.jsonl"])
     questions = [q for q in data.questions if q.answerable][:n_questions]
-    out: dict[int, list[list[dict[str, str]]]] = {n: [] for n in range(1, 6)}
+    out: dict[str, list[list[dict[str, str]]]] = {str(n): [] for n in range(1, 6)}
+    out[f"5, focus {FOCUS}"] = []
     for q in questions:
-        passages = container.retriever.retrieve(q.question).passages
-        for n in out:
-            messages, _ = build_messages(q.question, passages[:n], generator, max_answer_tokens=256)
-            out[n].append([{"role": m.role, "content": m.content} for m in messages])
+        passages = container.retriever.retrieve(q.question).passages[:5]
+        ranked = extractive.rank(q.question, extractive.sentences(passages), container.embedder)
+        for label in out:
+            shown = passages[: int(label[0])]
+            if "focus" in label:
+                shown = extractive.focus(shown, ranked, FOCUS)
+            messages, _ = build_messages(q.question, shown, generator, max_answer_tokens=256)
+            out[label].append([{"role": m.role, "content": m.content} for m in messages])
     return out
 
 
@@ -89,7 +98,10 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=12)
     args = parser.parse_args()
     by_count = prompts(args.questions)
-    shipped = Settings().generate.prompt_passages
+    generate = Settings().generate
+    shipped = str(generate.prompt_passages)
+    if generate.focus_sentences:
+        shipped = f"{shipped}, focus {generate.focus_sentences}"
     results: dict[str, Any] = {"by_passages": {}, "settings": {}}
     rows = []
     for n, chats in by_count.items():

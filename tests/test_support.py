@@ -65,9 +65,20 @@ def test_question_words_are_given_only_to_the_lenient_check() -> None:
     assert not strictly_supported(said, PASSAGE)
 
 
-def test_strict_check_wants_the_claim_in_one_place() -> None:
+def test_both_checks_want_the_claim_in_one_place() -> None:
     # Each word is somewhere in the passage, but no two consecutive sentences hold them all.
     scattered = claim("The 417 pear trees are picked in late September by hand.")
-    assert supported(scattered, PASSAGE)
+    assert not supported(scattered, PASSAGE)
     assert not strictly_supported(scattered, PASSAGE)
     assert strictly_supported(claim("The Dunmore orchard has 417 pear trees."), PASSAGE)
+
+
+def test_a_value_from_elsewhere_in_the_passage_is_not_support() -> None:
+    page_sizes = evidence(
+        "The maximum page size is 65536 bytes. Page sizes must be powers of two. Larger pages "
+        "suit large rows. New databases use 4096 byte pages unless told otherwise.",
+        ["Page size"],
+    )
+    asked = content_words("What is the largest page size SQLite supports?")
+    assert supported(claim("The largest page size is 65536 bytes."), page_sizes, asked)
+    assert not supported(claim("The largest page size is 4096 bytes."), page_sizes, asked)

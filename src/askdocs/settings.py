@@ -131,9 +131,15 @@ class GenerateSettings(BaseModel):
     # Show the model only the passages' sentences among this many best for the question (each
     # passage keeps at least its best one): a shorter prompt, the answer in front. 0: whole
     # passages.
-    focus_sentences: int = 0
+    focus_sentences: int = 8
     # Sentences an answer may have; each must be supported by a passage it cites.
     max_sentences: int = 3
+    # The extractive answer (shown when none of the model's sentences holds) is chosen by the
+    # cross-encoder among this many of the passages' best sentences; 0: by the embedder alone.
+    extract_rerank_depth: int = Field(default=12, ge=0, le=60)
+    # A model's sentence is shown only when one of the passages' this many best sentences for
+    # the question (in the order above) supports it; 0: when anything in a passage does.
+    check_sentences: int = Field(default=1, ge=0)
     temperature: float = 0.0
     # llama.cpp's penalty on recently generated tokens (1.0: none).
     repeat_penalty: float = 1.0

@@ -189,7 +189,13 @@ class Grounding:
             self.done = True  # not answering from the passages: the extractive answer will
 
     def _fragment(self, text: str) -> bool:
-        """A heading, a file name or a bare value copied on its own: not a sentence."""
+        """A heading, a file name or a bare value copied on its own, a lead-in ("as
+        follows:"), or a piece cut out of a sentence (an unmatched bracket): not a sentence."""
+        if text.rstrip().endswith(":") or text.count("(") != text.count(")"):
+            return True
+        words = [w for w in text.split() if len(w) > 3 and w[0].isalpha()]
+        if len(words) >= 3 and all(w[0].isupper() for w in words):
+            return True  # Title Case: a heading ("Maximum Number Of Tables In A Join")
         bare = text.rstrip(".!?:").strip().lower()
         if len(bare.split()) < _MIN_WORDS:
             return True
@@ -220,7 +226,7 @@ class Grounding:
                     break
             if text == before:
                 break
-        text = text.strip(" \t\"'")
+        text = text.strip(" \t\"'").lstrip(":;,) ")
         if _LOWER_WORD.match(text):  # a sentence copied from its middle: "the default is 5"
             text = text[0].upper() + text[1:]
         return text

@@ -4,16 +4,22 @@ A sentence is a *claim* made of its numbers, its names (code names and proper na
 way abstention finds them) and its content words (lower-cased, stemmed, without stop words and
 without talk about the answer itself: "answer", "passage", "according"...).
 
-- **supported** by a passage (the rule answers are held to): every number of the claim occurs
-  in the passage (digits compared without thousands separators: 1,000 = 1000), every name
-  occurs in it as a whole word (case aside), and at least ``SUPPORTED_SHARE`` of the content
-  words occur in the passage, its heading path or its file name, counting the question's own
-  words as given (restating the question claims nothing new).
+- **supported** by a passage (the rule answers are held to): one window of at most two
+  consecutive sentences of the passage holds every number of the claim (digits compared
+  without thousands separators: 1,000 = 1000) and every name (as a whole word, case aside), and
+  at least ``SUPPORTED_SHARE`` of the content words occur in that window, the passage's heading
+  path or its file name, counting the question's own words as given (restating the question
+  claims nothing new), though at least ``ANCHOR_SHARE`` of the question's words that the
+  claim repeats and the passage uses must be in the window itself. The window matters: "the
+  largest page size is 4096" is not supported by a passage that says 65536 is the largest and
+  mentions 4096 as a default three sentences later.
 - **strictly supported** (the second, stricter check the benchmarks also report): one window of
   at most two consecutive sentences of the passage holds every number, every name and at
   least ``STRICT_SHARE`` of the content words, the question's words not given.
 
-A sentence with no number, name or content word ("The answer is:") is no claim at all.
+Sentences are cut as the extractive answers cut them (at . ! ? and blank lines), so a quoted
+sentence is one sentence of its passage. A sentence with no number, name or content word ("The
+answer is:") is no claim at all.
 Lexical support cannot see a changed relation between the same words ("X is not Y"), which is
 why answers quote the passage's own sentences where the model's do not hold.
 """
@@ -32,6 +38,10 @@ from askdocs.retrieve.hybrid import named_terms
 # A claim is supported when this share of its content words is in the passage (question words
 # count as given); the strict check wants this share within two consecutive sentences.
 SUPPORTED_SHARE = 0.7
+# ... and at least this share of the claim's words that come from the question and occur in the
+# passage must be in the window itself: the question's words are given, but the value has to
+# stand next to what the question asks about.
+ANCHOR_SHARE = 0.6
 STRICT_SHARE = 0.9
 
 _STOP = frozenset(
@@ -54,7 +64,8 @@ _META = frozenset(
 _TOKEN = re.compile(r"[a-z0-9_]+")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
 _MARKER = re.compile(r"\[[\d,\s\-–]+\]")
-_PASSAGE_SENTENCE = re.compile(r"(?<=[.!?:;])\s+|\n+")
+# As the extractive answers cut them: a quoted sentence is one sentence of its passage.
+_PASSAGE_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
 
 
 @lru_cache(maxsize=1)
@@ -114,6 +125,7 @@ class Evidence:
     words: frozenset[str]  # the text's words plus its heading path and file name
     numbers: frozenset[str]
     sentences: tuple[tuple[str, frozenset[str], frozenset[str]], ...]  # text, words, numbers
+    context: frozenset[str] = frozenset()  # the heading path's and file name's words
 
 
 def evidence(text: str, context: Iterable[str] = ()) -> Evidence:
@@ -121,7 +133,7 @@ def evidence(text: str, context: Iterable[str] = ()) -> Evidence:
     parts = [" ".join(p.split()) for p in _PASSAGE_SENTENCE.split(text) if p.strip()]
     sentences = tuple((p, content_words(p), numbers(p)) for p in parts)
     extra = content_words(" ".join(context))
-    return Evidence(text, content_words(text) | extra, numbers(text), sentences)
+    return Evidence(text, content_words(text) | extra, numbers(text), sentences, extra)
 
 
 def _mentions(text: str, name: str) -> bool:
@@ -130,15 +142,39 @@ def _mentions(text: str, name: str) -> bool:
 
 
 def support(claim: Claim, passage: Evidence, given: frozenset[str] = frozenset()) -> float:
-    """The share of the claim's content words found in the passage or ``given``; 0 when a
-    number or name of the claim is not in the passage."""
+    """The best share, over windows of two consecutive sentences, of the claim's content words
+    found in the window, the passage's context or ``given``; windows that miss a number or a
+    name of the claim count 0."""
     if not claim.numbers <= passage.numbers:
         return 0.0
     if not all(_mentions(passage.text, name) for name in claim.names):
         return 0.0
-    if not claim.words:
-        return 1.0 if (claim.numbers or claim.names) else 0.0
-    return len(claim.words & (passage.words | given)) / len(claim.words)
+    best = 0.0
+    # The question's words the claim repeats and the passage uses: they place the claim.
+    anchors = claim.words & given & passage.words
+    for text, words, nums in _windows(passage):
+        if not claim.numbers <= nums or not all(_mentions(text, n) for n in claim.names):
+            continue
+        if not claim.words:
+            return 1.0 if (claim.numbers or claim.names) else 0.0
+        if anchors and len(anchors & words) < ANCHOR_SHARE * len(anchors):
+            continue  # the value stands away from what the question asks about
+        found = words | passage.context
+        share = len(claim.words & (found | given)) / len(claim.words)
+        best = max(best, share)
+    return best
+
+
+def _windows(passage: Evidence) -> Iterable[tuple[str, frozenset[str], frozenset[str]]]:
+    """Each run of at most two consecutive sentences: its text, words and numbers."""
+    rows = passage.sentences
+    for i in range(len(rows)):
+        window = rows[i : i + 2]
+        yield (
+            " ".join(r[0] for r in window),
+            frozenset().union(*(r[1] for r in window)),
+            frozenset().union(*(r[2] for r in window)),
+        )
 
 
 def supported(claim: Claim, passage: Evidence, given: frozenset[str] = frozenset()) -> bool:
@@ -150,12 +186,7 @@ def strictly_supported(claim: Claim, passage: Evidence) -> bool:
     """Whether at most two consecutive sentences of the passage hold the whole claim."""
     if claim.empty:
         return False
-    rows = passage.sentences
-    for i in range(len(rows)):
-        window = rows[i : i + 2]
-        text = " ".join(r[0] for r in window)
-        words = frozenset().union(*(r[1] for r in window))
-        nums = frozenset().union(*(r[2] for r in window))
+    for text, words, nums in _windows(passage):
         if not claim.numbers <= nums:
             continue
         if not all(_mentions(text, name) for name in claim.names):

@@ -274,8 +274,14 @@ class AnsweringService:
         messages, in_prompt = build_messages(
             question, prompt, generator, max_answer_tokens=settings.max_answer_tokens
         )
-        used = shown[: len(in_prompt)]  # checked and cited against the whole passages
-        grounding = Grounding(question, used, max_sentences=settings.max_sentences)
+        used = shown[: len(in_prompt)]  # cited as whole passages
+        best = self._extract_order(question, ranked, len(used))
+        checked = used
+        if settings.check_sentences:
+            # Checked against the sentences that answer the question best, not anything a
+            # passage says: a value copied from the wrong line is supported by none of them.
+            checked = extractive.focus(used, best, settings.check_sentences, each=False)
+        grounding = Grounding(question, checked, max_sentences=settings.max_sentences)
         stream = generator.stream(
             messages, max_tokens=settings.max_answer_tokens, temperature=settings.temperature
         )
@@ -302,10 +308,21 @@ class AnsweringService:
         if grounding.shown:
             cited = dict.fromkeys(n for s in grounding.shown for n in s.cited)
             return grounding.text, [Citation(n, used[n - 1]) for n in cited], "generated"
-        text, numbers = extractive.answer_from([r for r in ranked if r[0].n <= len(used)])
+        text, numbers = extractive.answer_from(best)
         timings.setdefault("first_text", (time.perf_counter() - started) * 1000)
         yield text
         return text, [Citation(n, used[n - 1]) for n in numbers], "extractive"
+
+    def _extract_order(
+        self, question: str, ranked: list[tuple[extractive.Candidate, float]], passages: int
+    ) -> list[tuple[extractive.Candidate, float]]:
+        """The sentences of the first ``passages`` passages, the best first, as the extractive
+        answer chooses from them (the cross-encoder's order over the embedder's best)."""
+        ranked = [r for r in ranked if r[0].n <= passages]
+        depth = self._generate.extract_rerank_depth
+        if not depth:
+            return ranked
+        return extractive.rerank(question, ranked, self._retriever.reranker(), depth)
 
     def _quotes(self, question: str, answer: str, passages: Sequence[Passage]) -> list[Quote]:
         """The sentences of the top passages closest to the question and answer."""
