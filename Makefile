@@ -79,7 +79,9 @@ unit: $(TEST_STAMP) system-deps
 test: lint typecheck unit
 
 bench: $(TEST_STAMP)
+	$(PIP) install -e '.[bench]' -c requirements/torch.txt
 	$(PY) benchmarks/quality.py
+	$(PY) benchmarks/generalization.py
 	$(PY) benchmarks/chunking.py 128 24 5
 	$(PY) benchmarks/chunking.py 200 32 3
 	$(PY) benchmarks/ingestion.py
@@ -88,6 +90,9 @@ bench: $(TEST_STAMP)
 	$(PY) benchmarks/cache.py
 	$(PY) benchmarks/load.py
 	$(PY) benchmarks/evaluation.py --calibrate
+	$(PY) benchmarks/prompt_speed.py
+	$(PY) benchmarks/answers.py --datasets sqlite pyfaq-facts git nodejs --fresh
+	$(PY) benchmarks/plot_answers.py benchmarks/results/answers.json
 	@echo "benchmarks/finetune.py (about an hour on 2 cores) is run by hand"
 
 clean:

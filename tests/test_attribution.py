@@ -140,3 +140,12 @@ def test_a_sentence_copied_from_its_middle_starts_with_a_capital() -> None:
     assert stream("the default page size is 4096 bytes [1].", question).text == (
         "The default page size is 4096 bytes [1]."
     )
+
+
+def test_the_question_said_back_is_not_an_answer() -> None:
+    question = "How do I keep cached answers from going stale?"
+    passages = [make_passage("Cached answers are generated again when a cited file changes.")]
+    grounding = Grounding(question, passages)
+    grounding.feed("The answer is to keep cached answers from going stale by caching them.")
+    grounding.finish()
+    assert grounding.shown == [] and grounding.dropped

@@ -75,3 +75,14 @@ def test_a_lead_in_is_continued_once() -> None:
     assert text == "Set it as follows: Run PRAGMA busy_timeout=5000 [1]."
     assert cited == [1]
     assert answer_from([]) == ("", [])
+
+
+def test_a_second_sentence_beside_the_point_is_left_out() -> None:
+    candidates = extractive.sentences(PASSAGES)
+    by_text = {c.text: c for c in candidates}
+    ranked = [
+        (by_text["The busy timeout defaults to 5000 milliseconds."], 6.0),
+        (by_text["Timeouts are measured in milliseconds throughout the library."], -11.0),
+    ]
+    text, _ = answer_from(ranked, min_score=extractive.SECOND_MIN_LOGIT)
+    assert text == "The busy timeout defaults to 5000 milliseconds [1]."

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
+from askdocs.generate.extractive import sentence_case
 from askdocs.generate.prompt import clean_answer, extract_citations, location_parts
 from askdocs.generate.support import (
     Claim,
@@ -47,8 +48,6 @@ _MARKUP = re.compile(r"\*\*|__|`{3,}|^#+\s*")
 # Beyond this many characters without a sentence end, the model is copying a table or
 # looping without punctuation: what it has is taken as one sentence and the answer ends.
 MAX_SENTENCE_CHARS = 500
-# A plain lower-case word, not an identifier (sqlite3_open, fs.readFile, git-gc, main()).
-_LOWER_WORD = re.compile(r"[a-z]+\b(?![_.(\-]\w)")
 # A shown sentence has at least this many words ("417." or "Citations in askdocs." do not).
 _MIN_WORDS = 4
 # Two sentences with this Jaccard overlap of their claims are the same sentence again.
@@ -169,6 +168,16 @@ class Grounding:
             # True to its passage but not about the question: copied filler, not an answer.
             self._drop(text)
             return []
+        asked = self.question.lower()
+        if (
+            said.words <= self._given
+            and not said.numbers
+            and all(name.lower() in asked for name in said.names)
+        ):
+            # The question said back ("... how to keep answers from going stale is to cache
+            # them"): nothing the reader did not know.
+            self._drop(text)
+            return []
         keep = [n for n in cited if supported(said, self._evidence[n - 1], self._given)]
         if not keep:
             best = self._best_support(said)
@@ -227,9 +236,7 @@ class Grounding:
             if text == before:
                 break
         text = text.strip(" \t\"'").lstrip(":;,) ")
-        if _LOWER_WORD.match(text):  # a sentence copied from its middle: "the default is 5"
-            text = text[0].upper() + text[1:]
-        return text
+        return sentence_case(text)
 
 
 def _same(a: Claim, b: Claim) -> bool:

@@ -34,10 +34,15 @@ _MAX_SENTENCES = 60
 COVERAGE_WEIGHT = 0.3
 # A chosen sentence this short (or ending in a colon) is a lead-in, continued by the next one.
 _SHORT_WORDS = 4
+# A plain lower-case word, not an identifier (sqlite3_open, fs.readFile, git-gc, main()).
+_LOWER_START = re.compile(r"[a-z]+\b(?![_.(\-]\w)")
 # The cross-encoder rescores this many of the best sentences (about 15 ms a sentence on 2 cores).
 RERANK_DEPTH = 12
-# An extractive answer quotes at most this many sentences, all of one passage.
+# An extractive answer quotes at most this many sentences, all of one passage; a sentence after
+# the first only when the cross-encoder's logit for it is at least SECOND_MIN_LOGIT (filler
+# scores about -11; on the SQLite and FAQ sets no threshold up to -8 loses an answer).
 ANSWER_SENTENCES = 2
+SECOND_MIN_LOGIT = -8.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,21 +142,32 @@ def extractive_answer(
     """The best sentences of ``passages`` as a cited answer (``answer_from``), and the passage
     numbers it cites; ("", []) when there is none."""
     ranked = rank(question, sentences(passages), embedder)
-    if reranker is not None:
-        ranked = rerank(question, ranked, reranker)
-    return answer_from(ranked)
+    if reranker is None:
+        return answer_from(ranked)
+    return answer_from(rerank(question, ranked, reranker), min_score=SECOND_MIN_LOGIT)
 
 
 def answer_from(
-    ranked: Sequence[tuple[Candidate, float]], limit: int = ANSWER_SENTENCES
+    ranked: Sequence[tuple[Candidate, float]],
+    limit: int = ANSWER_SENTENCES,
+    min_score: float | None = None,
 ) -> tuple[str, list[int]]:
-    """The best sentence and the next best ones of the same passage (up to ``limit`` in all),
-    in the passage's order, each cited; a sentence that is only a lead-in ("as follows:") is
-    continued by the one after it. One passage, so the answer cites what it quotes."""
+    """The best sentence and the next best ones of the same passage (up to ``limit`` in all,
+    those after the first only when they score at least ``min_score``), in the passage's
+    order, each cited; a sentence that is only a lead-in ("as follows:") is continued by the
+    one after it. One passage, so the answer cites what it quotes."""
     if not ranked:
         return "", []
     best = ranked[0][0]
-    chosen = [c for c, _ in ranked if c.n == best.n][:limit]
+    chosen: list[Candidate] = []
+    for candidate, score in ranked:
+        if len(chosen) == limit:
+            break
+        if candidate.n != best.n or any(c.text == candidate.text for c in chosen):
+            continue
+        if chosen and min_score is not None and score < min_score:
+            continue  # beside the point: the filler around a one-fact passage
+        chosen.append(candidate)
     parts: list[str] = []
     quoted: set[str] = set()
     for candidate in sorted(chosen, key=lambda c: c.order):
@@ -166,7 +182,16 @@ def answer_from(
     return " ".join(parts), [best.n]
 
 
+def sentence_case(text: str) -> str:
+    """``text`` with a capital when it starts with a plain lower-case word: a sentence copied
+    or cut from its middle ("though for different files, ...", "the default is 5")."""
+    if _LOWER_START.match(text):
+        return text[0].upper() + text[1:]
+    return text
+
+
 def _cite(text: str, n: int) -> str:
+    text = sentence_case(text)
     if text[-1:] in ".!?":
         return f"{text[:-1]} [{n}]{text[-1]}"
     return f"{text} [{n}]."

@@ -308,7 +308,10 @@ class AnsweringService:
         if grounding.shown:
             cited = dict.fromkeys(n for s in grounding.shown for n in s.cited)
             return grounding.text, [Citation(n, used[n - 1]) for n in cited], "generated"
-        text, numbers = extractive.answer_from(best)
+        reranked = settings.extract_rerank_depth > 0
+        text, numbers = extractive.answer_from(
+            best, min_score=extractive.SECOND_MIN_LOGIT if reranked else None
+        )
         timings.setdefault("first_text", (time.perf_counter() - started) * 1000)
         yield text
         return text, [Citation(n, used[n - 1]) for n in numbers], "extractive"
