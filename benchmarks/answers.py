@@ -64,7 +64,7 @@ QUESTIONS = {
 CORPUS = {"pyfaq-facts": "python-faq"}
 CACHE = DATA / "generations"
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
-_CITED_END = re.compile(r"(?<=\])[.!?]?\s+")
+_CITED_END = re.compile(r"(\[\d+(?:,\s*\d+)*\][.!?]?)\s+")
 _MARK = re.compile(r"\[\d+(?:,\s*\d+)*\]")
 
 
@@ -147,9 +147,13 @@ def container_for(name: str, overrides: dict[str, dict[str, Any]], fresh: bool) 
 
 def sentences_of(text: str) -> list[str]:
     """The claims of an answer: each cited sentence ("... [2]."), whatever stops it holds
-    ("e.g. the"), and the plain sentences of any text without a mark."""
+    ("e.g. the"), and the plain sentences of any text without a mark. Only number marks end a
+    claim: "git gc [--aggressive]" is one."""
+    pieces = _CITED_END.split(text)
+    # split() with a group alternates text and the mark that ended it.
+    parts = ["".join(pieces[i : i + 2]) for i in range(0, len(pieces), 2)]
     out = []
-    for part in _CITED_END.split(text):
+    for part in parts:
         if _MARK.search(part):
             out.append(part)
         else:
