@@ -104,3 +104,26 @@ def test_quotes_stay_short_for_text_without_sentence_ends(tmp_path: Path) -> Non
     quotes = container.answering._quotes("widget colour", "", [make_passage(rows)])
     assert quotes and all(len(q.text) <= 302 for q in quotes)
     assert quotes[0].text.startswith("widget 0; colour teal") and quotes[0].text.endswith("…")
+
+
+class CountingGenerator(FakeGenerator):
+    """Counts the tokens the answer path actually reads."""
+
+    read = 0
+
+    def stream(self, messages, *, max_tokens, temperature):  # type: ignore[no-untyped-def]
+        for piece in super().stream(messages, max_tokens=max_tokens, temperature=temperature):
+            self.read += 1
+            yield piece
+
+
+def test_a_model_whose_text_never_holds_is_stopped_and_quoted(tmp_path: Path) -> None:
+    container = fake_container(tmp_path / "data")
+    rambling = " ".join(["ok"] * 200)  # no sentence end, nothing a passage supports
+    container._generator = CountingGenerator(rambling)
+    ingest(container, tmp_path)
+    answer = container.answering.answer("How wide is the widget?")
+    give_up = container.settings.generate.give_up_tokens
+    assert container._generator.read == give_up < 200
+    assert answer.answer_mode == "extractive" and "12 centimetres" in answer.answer
+    assert " ok" not in answer.answer and answer.citations

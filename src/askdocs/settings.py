@@ -140,6 +140,9 @@ class GenerateSettings(BaseModel):
     # A model's sentence is shown only when one of the passages' this many best sentences for
     # the question (in the order above) supports it; 0: when anything in a passage does.
     check_sentences: int = Field(default=1, ge=0)
+    # Stop the model after this many tokens without a sentence that holds; the quoted answer is
+    # shown instead (a model that loops or copies tables would otherwise run to the limit).
+    give_up_tokens: int = Field(default=128, ge=1)
     temperature: float = 0.0
     # llama.cpp's penalty on recently generated tokens (1.0: none).
     repeat_penalty: float = 1.0

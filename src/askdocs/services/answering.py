@@ -287,6 +287,7 @@ class AnsweringService:
         )
         pieces = 0
         written = ""
+        gave_up = False
         try:
             for piece in stream:
                 pieces += 1
@@ -298,11 +299,15 @@ class AnsweringService:
                 # the answer.
                 if grounding.done or (grounding.shown and "\n\n" in written.strip()):
                     break
+                if not grounding.shown and pieces >= settings.give_up_tokens:
+                    gave_up = True  # nothing it wrote holds: the reader gets the quote sooner
+                    break
         finally:
             close = getattr(stream, "close", None)
             if close is not None:
                 close()
-        for sentence in grounding.finish(cut_off=pieces >= settings.max_answer_tokens):
+        cut_off = gave_up or pieces >= settings.max_answer_tokens
+        for sentence in grounding.finish(cut_off=cut_off):
             timings.setdefault("first_text", (time.perf_counter() - started) * 1000)
             yield sentence
         if grounding.shown:
