@@ -275,9 +275,10 @@ class AnsweringService:
             question, prompt, generator, max_answer_tokens=settings.max_answer_tokens
         )
         used = shown[: len(in_prompt)]  # cited as whole passages
-        best = self._extract_order(question, ranked, len(used))
+        best = None
         checked = used
         if settings.check_sentences:
+            best = self._extract_order(question, ranked, len(used))
             # Checked against the sentences that answer the question best, not anything a
             # passage says: a value copied from the wrong line is supported by none of them.
             checked = extractive.focus(used, best, settings.check_sentences, each=False)
@@ -313,6 +314,8 @@ class AnsweringService:
         if grounding.shown:
             cited = dict.fromkeys(n for s in grounding.shown for n in s.cited)
             return grounding.text, [Citation(n, used[n - 1]) for n in cited], "generated"
+        if best is None:
+            best = self._extract_order(question, ranked, len(used))
         reranked = settings.extract_rerank_depth > 0
         text, numbers = extractive.answer_from(
             best, min_score=extractive.SECOND_MIN_LOGIT if reranked else None
