@@ -300,7 +300,7 @@ def test_a_job_left_running_by_a_dead_process_is_resumed(tmp_path: Path) -> None
     db = container.jobs._db()
     host = owner_id().rpartition(":")[0]
     db.execute("UPDATE jobs SET owner = ? WHERE id = ?", (f"{host}:2147483000", job.job_id))
-    assert container.jobs.recover() == 1
+    assert container.jobs.recover() == (1, 0)
     assert container.jobs.get(job.job_id).state == "queued"  # type: ignore[union-attr]
 
 

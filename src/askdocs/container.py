@@ -15,6 +15,7 @@ from askdocs.generate.factory import build_generator
 from askdocs.generate.gate import GatedGenerator, GenerationGate
 from askdocs.index import PassageIndex
 from askdocs.jobs.store import JobStore
+from askdocs.parse.sandbox import shared_sandbox
 from askdocs.retrieve import HybridRetriever
 from askdocs.services.answering import AnsweringService
 from askdocs.services.ingestion import IngestionService
@@ -92,6 +93,7 @@ class Container:
             self.settings.chunk,
             self.settings.data_dir,
             self.answer_cache,
+            parser=shared_sandbox(self.settings.parse),
         )
 
     def generator(self) -> Generator:

@@ -180,6 +180,30 @@ class CacheSettings(BaseModel):
     retry_after_seconds: float = 1.0
 
 
+class ParseSettings(BaseModel):
+    """Limits on parsing one file: parsers run in child processes that a hostile file may
+    exhaust, never in the API or worker process."""
+
+    # Address space of a parse process (RLIMIT_AS), in MiB: a file that needs more fails.
+    memory_mb: int = Field(default=1024, ge=256)
+    # CPU seconds (RLIMIT_CPU) and wall-clock seconds one file may take to parse.
+    cpu_seconds: int = Field(default=60, ge=1)
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    # Parse processes kept warm; 0 parses in this process (tests, trusted batch runs).
+    processes: int = Field(default=1, ge=0)
+    # Text one file may yield, in characters (about 4 per token): 20 M characters are about
+    # 40,000 passages, an hour of embedding on 2 cores. Larger files are refused: split them.
+    max_text_chars: int = Field(default=20_000_000, ge=1)
+    max_pdf_pages: int = Field(default=5_000, ge=1)
+    # Office files (.docx, .pptx, .xlsx) are zip archives: refused before parsing beyond these.
+    max_zip_members: int = Field(default=10_000, ge=1)
+    max_zip_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
+    max_zip_ratio: float = Field(default=200.0, gt=1)
+    # Spreadsheet cells read (blank ones within a row count): per sheet and per workbook.
+    max_sheet_cells: int = Field(default=2_000_000, ge=1)
+    max_workbook_cells: int = Field(default=5_000_000, ge=1)
+
+
 class ServerSettings(BaseModel):
     """`askdocs serve`."""
 
@@ -232,6 +256,7 @@ class Settings(BaseSettings):
     collection: str = "default"
     embed: EmbedSettings = EmbedSettings()
     chunk: ChunkSettings = ChunkSettings()
+    parse: ParseSettings = ParseSettings()
     retrieve: RetrieveSettings = RetrieveSettings()
     generate: GenerateSettings = GenerateSettings()
     cache: CacheSettings = CacheSettings()

@@ -95,9 +95,19 @@ class JobStore:
         assert job is not None
         return job
 
-    def claim(self) -> Job | None:
-        """The oldest runnable job, now owned by this process; None if there is none."""
+    def claim(self, max_attempts: int = 3) -> Job | None:
+        """The oldest runnable job, now owned by this process; None if there is none.
+
+        A running job whose lease ran out (its worker hung or vanished) is taken over, unless
+        it has had ``max_attempts`` already: then it fails, so that a file which kills its
+        worker cannot do so forever.
+        """
         now = time.time()
+        self._db().execute(
+            "UPDATE jobs SET state = 'failed', error = ?, owner = NULL, lease_until = NULL,"
+            " updated = ? WHERE state = 'running' AND lease_until < ? AND attempts >= ?",
+            (_gave_up(max_attempts), now, now, max_attempts),
+        )
         row = (
             self._db()
             .execute(
@@ -112,13 +122,20 @@ class JobStore:
         )
         return _job(row) if row else None
 
-    def progress(self, job_id: str, done: int, total: int) -> None:
+    def progress(self, job_id: str, done: int, total: int) -> bool:
+        """Record progress and renew the lease; False if the job is no longer running
+        (cancelled: its file was deleted)."""
         now = time.time()
-        self._db().execute(
+        cursor = self._db().execute(
             "UPDATE jobs SET chunks_done = ?, chunks_total = ?, lease_until = ?, updated = ?"
             " WHERE id = ? AND state = 'running'",
             (done, total, now + self._lease, now, job_id),
         )
+        return cursor.rowcount == 1
+
+    def is_running(self, job_id: str) -> bool:
+        row = self._db().execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return row is not None and row[0] == "running"
 
     def succeed(self, job_id: str, *, outcome: str, version: int, chunks: int) -> bool:
         """Mark done; False if the job was cancelled while it ran (its file was deleted)."""
@@ -165,22 +182,32 @@ class JobStore:
         )
         return cursor.rowcount
 
-    def recover(self) -> int:
+    def recover(self, max_attempts: int = 3) -> tuple[int, int]:
         """At startup: jobs left running by a process of this host that no longer exists
-        are queued again (a crash or kill -9 mid-job)."""
+        (a crash or kill -9 mid-job) are queued again, unless they have been running each
+        of the last ``max_attempts`` times a process died: those fail, so a file that brings
+        its process down is not retried first after every restart. Returns (queued, failed).
+        """
         host = socket.gethostname()
-        orphans = []
-        for job_id, owner in self._db().execute(
-            "SELECT id, owner FROM jobs WHERE state = 'running'"
+        orphans: list[str] = []
+        hopeless: list[str] = []
+        for job_id, owner, attempts in self._db().execute(
+            "SELECT id, owner, attempts FROM jobs WHERE state = 'running'"
         ):
             owner_host, _, pid = str(owner).rpartition(":")
             if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-                orphans.append(job_id)
+                (hopeless if attempts >= max_attempts else orphans).append(job_id)
         self._db().executemany(
             "UPDATE jobs SET state = 'queued', owner = NULL, lease_until = NULL WHERE id = ?",
             [(j,) for j in orphans],
         )
-        return len(orphans)
+        now = time.time()
+        self._db().executemany(
+            "UPDATE jobs SET state = 'failed', error = ?, owner = NULL, lease_until = NULL,"
+            " updated = ? WHERE id = ?",
+            [(_gave_up(max_attempts), now, j) for j in hopeless],
+        )
+        return len(orphans), len(hopeless)
 
     def get(self, job_id: str) -> Job | None:
         row = self._db().execute(f"SELECT {_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
@@ -231,6 +258,14 @@ def _filters(
         clauses.append(f"collection IN ({','.join('?' * len(collections))})")
         params.extend(collections)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _gave_up(attempts: int) -> str:
+    return (
+        f"the process ingesting this file stopped during each of {attempts} attempts (it "
+        "crashed, ran out of memory or was killed); the file is not retried: check it, then "
+        "upload it again"
+    )
 
 
 def _job(row: tuple[object, ...]) -> Job:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from askdocs.errors import DocumentNotFoundError
 from askdocs.jobs.store import Job, JobStore
+from askdocs.parse.sandbox import ParseCancelled
 from askdocs.services.ingestion import IngestionService, IngestOutcome
 from askdocs.storage.blobs import LocalBlobStore
 
@@ -24,6 +25,10 @@ JobDone = Callable[[Job, IngestOutcome], None]
 
 class JobInterrupted(Exception):
     """The runner is stopping: the job goes back to the queue between two embedding steps."""
+
+
+class JobCancelled(Exception):
+    """The job's file was deleted while it ran: stop, commit nothing."""
 
 
 class JobRunner:
@@ -54,9 +59,16 @@ class JobRunner:
         self._workers: list[threading.Thread] = []
 
     def start(self) -> None:
-        recovered = self._store.recover()
+        recovered, given_up = self._store.recover(self._attempts)
         if recovered:
             log.info("resuming %d interrupted ingestion job(s)", recovered)
+        if given_up:
+            log.warning(
+                "%d job(s) were running each of the last %d times a process died; they are "
+                "marked failed and not retried",
+                given_up,
+                self._attempts,
+            )
         for n in range(self._threads):
             worker = threading.Thread(target=self._loop, name=f"askdocs-ingest-{n}", daemon=True)
             worker.start()
@@ -79,7 +91,7 @@ class JobRunner:
 
     def run_once(self) -> Job | None:
         """Claim and run one job; returns it, or None when the queue is empty."""
-        job = self._store.claim()
+        job = self._store.claim(self._attempts)
         if job is None:
             return None
         self._run(job)
@@ -101,15 +113,28 @@ class JobRunner:
         def progress(done: int, total: int) -> None:
             if self._stop.is_set():
                 raise JobInterrupted
-            self._store.progress(job.job_id, done, total)
+            if not self._store.progress(job.job_id, done, total):
+                raise JobCancelled
+
+        def cancelled() -> bool:
+            return self._stop.is_set() or not self._store.is_running(job.job_id)
 
         try:
             data = self._blobs.get(job.blob)
             outcome = self._ingestion().ingest_bytes(
-                data, source=job.source, collection=job.collection, chunk_progress=progress
+                data,
+                source=job.source,
+                collection=job.collection,
+                chunk_progress=progress,
+                cancelled=cancelled,
             )
-        except JobInterrupted:
-            log.info("job %s interrupted by shutdown; it stays queued", job.job_id)
+        except (JobInterrupted, JobCancelled, ParseCancelled):
+            if self._stop.is_set():
+                log.info("job %s interrupted by shutdown; it stays queued", job.job_id)
+            else:
+                log.info(
+                    "job %s was cancelled while running: stopped, nothing committed", job.job_id
+                )
             return
         except OSError as exc:
             outcome = IngestOutcome(job.source, "failed", error=str(exc), retryable=True)

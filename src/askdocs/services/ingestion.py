@@ -24,8 +24,8 @@ from askdocs.errors import (
     EmbeddingModelMismatchError,
 )
 from askdocs.models import Chunk, DocumentRecord
-from askdocs.parse import parse_document
-from askdocs.settings import ChunkSettings
+from askdocs.parse.sandbox import ParseSandbox
+from askdocs.settings import ChunkSettings, ParseSettings
 from askdocs.storage.blobs import LocalBlobStore, sha256_hex
 from askdocs.storage.tables import DeltaTables
 
@@ -37,6 +37,8 @@ _PROGRESS_STEP = 64
 Progress = Callable[["IngestOutcome", int], None]
 # Chunks embedded so far and in all, for a job's progress while one big file is embedded.
 ChunkProgress = Callable[[int, int], None]
+# True once the caller has given up on the file (its job was cancelled).
+Cancelled = Callable[[], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +108,11 @@ class IngestionService:
         chunking: ChunkSettings,
         data_dir: Path,
         answer_cache: AnswerCache | None = None,
+        parser: ParseSandbox | None = None,
     ) -> None:
         self.data_dir = data_dir
+        # Without a sandbox, files are parsed in this process (trusted files, unit tests).
+        self._parser = parser or ParseSandbox(ParseSettings(processes=0))
         self._answers = answer_cache
         self._blobs = blobs
         self._tables = tables
@@ -159,9 +164,15 @@ class IngestionService:
         source: str,
         collection: str,
         chunk_progress: ChunkProgress | None = None,
+        cancelled: Cancelled | None = None,
     ) -> IngestOutcome:
+        """Ingest one file; ``cancelled`` is polled while it parses (``ParseCancelled`` ends
+        the parse), ``chunk_progress`` may raise to stop it between embedding steps."""
         return self._ingest(
-            [(source, lambda: data)], collection=collection, chunk_progress=chunk_progress
+            [(source, lambda: data)],
+            collection=collection,
+            chunk_progress=chunk_progress,
+            cancelled=cancelled,
         )[0]
 
     def delete(self, document_id: str) -> DocumentRecord:
@@ -192,6 +203,7 @@ class IngestionService:
         collection: str,
         progress: Progress | None = None,
         chunk_progress: ChunkProgress | None = None,
+        cancelled: Cancelled | None = None,
     ) -> list[IngestOutcome]:
         known = {d.document_id: d for d in self._tables.read_documents()}
         self._check_model(known.values())
@@ -207,7 +219,7 @@ class IngestionService:
 
         for source, read in files:
             try:
-                prepared = self._prepare(read(), source, collection, known)
+                prepared = self._prepare(read(), source, collection, known, cancelled)
             except (AskdocsError, OSError) as exc:
                 outcome = IngestOutcome(source, "failed", error=_reason(exc))
                 outcomes.append(outcome)
@@ -237,7 +249,12 @@ class IngestionService:
                 )
 
     def _prepare(
-        self, data: bytes, source: str, collection: str, known: dict[str, DocumentRecord]
+        self,
+        data: bytes,
+        source: str,
+        collection: str,
+        known: dict[str, DocumentRecord],
+        cancelled: Cancelled | None = None,
     ) -> _Prepared | IngestOutcome:
         document_id = document_id_for(collection, source)
         previous = known.get(document_id)
@@ -246,7 +263,7 @@ class IngestionService:
             return IngestOutcome(
                 source, "unchanged", document_id, previous.version, previous.chunk_count
             )
-        parsed = parse_document(data, Path(source).name)
+        parsed = self._parser.parse(data, Path(source).name, cancelled)
         self._blobs.put(data)
         version = previous.version + 1 if previous else 1
         spans = chunk_document(
