@@ -31,7 +31,7 @@ EXPECTED = {
     "PDF flate bomb (1 GiB)": "inflates past the reader's safety limit",
     "PDF with 100,000 pages": "100,000 pages, more than the limit of 5,000",
     "JSON nested 100,000 deep": "nested too deeply",
-    "50 MB single-line text": "more than 20,000,000 characters of text",
+    "50 MB single-line text": "more than 10,000,000 characters of text",
     "binary under .txt": "not a text file",
     "mixed encodings": "not a text file",
     "non-UTF-8 (Latin-1)": None,

@@ -225,3 +225,50 @@ def test_collections_filter(container: Container, tmp_path: Path) -> None:
     assert only_b and {p.chunk.collection for p in only_b} == {"beta"}
     both = container.retriever.retrieve("widget colour", k=10).passages
     assert {p.chunk.collection for p in both} == {"alpha", "beta"}
+
+
+def test_a_big_file_is_appended_in_slices_and_shows_only_when_whole(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import askdocs.services.ingestion as ingestion
+
+    monkeypatch.setattr(ingestion, "_APPEND_CHUNKS", 8)
+    body = "\n\n".join(
+        f"## Part {i}\n\nPart {i} explains how valve {i * 3} is sealed and tested."
+        for i in range(60)
+    )
+    path = write(tmp_path, "book.md", body)
+    appended: list[int] = []
+    real_append = container.tables.append_chunks
+
+    def append(chunks: list[object], *args: object) -> None:
+        appended.append(len(chunks))
+        real_append(chunks, *args)  # type: ignore[arg-type]
+
+    def crash_on_third(chunks: list[object], *args: object) -> None:
+        appended.append(len(chunks))
+        if len(appended) == 3:
+            raise OSError(28, "No space left on device")
+        real_append(chunks, *args)  # type: ignore[arg-type]
+
+    # A crash after two slices: nothing of the file is visible.
+    monkeypatch.setattr(container.tables, "append_chunks", crash_on_third)
+    (outcome,) = container.ingestion.ingest_paths([path], collection="c")
+    assert outcome.status == "failed"
+    assert container.retriever.retrieve("valve sealed", k=5).passages == []
+    # The rerun appends every slice, then the whole document appears once.
+    appended.clear()
+    monkeypatch.setattr(container.tables, "append_chunks", append)
+    progress: list[tuple[int, int]] = []
+    (outcome,) = container.ingestion._ingest(
+        [(str(path), path.read_bytes)],
+        collection="c",
+        chunk_progress=lambda done, total: progress.append((done, total)),
+    )
+    assert outcome.status == "added" and outcome.chunks > 8
+    assert max(appended) <= 8 and sum(appended) == outcome.chunks
+    assert len(appended) == -(-outcome.chunks // 8)
+    done = [d for d, _ in progress]
+    assert done == sorted(done) and progress[-1] == (outcome.chunks, outcome.chunks)
+    passages = container.retriever.retrieve("valve sealed tested", k=100).passages
+    assert len({p.chunk.chunk_id for p in passages}) == len(passages) == outcome.chunks

@@ -191,9 +191,11 @@ class ParseSettings(BaseModel):
     timeout_seconds: float = Field(default=60.0, gt=0)
     # Parse processes kept warm; 0 parses in this process (tests, trusted batch runs).
     processes: int = Field(default=1, ge=0)
-    # Text one file may yield, in characters (about 4 per token): 20 M characters are about
-    # 40,000 passages, an hour of embedding on 2 cores. Larger files are refused: split them.
-    max_text_chars: int = Field(default=20_000_000, ge=1)
+    # Text one file may yield, in characters: 10 M characters (a 4,000-page manual) are about
+    # 23,000 passages, ten minutes of embedding on 2 cores, and bound what ingesting one file
+    # holds in memory (its text and passages; vectors go out 1,024 at a time). Larger files
+    # are refused with this limit in the message: split them, or raise it.
+    max_text_chars: int = Field(default=10_000_000, ge=1)
     max_pdf_pages: int = Field(default=5_000, ge=1)
     # Office files (.docx, .pptx, .xlsx) are zip archives: refused before parsing beyond these.
     max_zip_members: int = Field(default=10_000, ge=1)

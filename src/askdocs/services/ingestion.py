@@ -33,6 +33,8 @@ PARSER_VERSION = "2"
 _GROUP_CHUNKS = 256
 _GROUP_FILES = 64
 _PROGRESS_STEP = 64
+# Passages embedded and appended to the chunks table at a time.
+_APPEND_CHUNKS = 1024
 
 Progress = Callable[["IngestOutcome", int], None]
 # Chunks embedded so far and in all, for a job's progress while one big file is embedded.
@@ -332,13 +334,17 @@ class IngestionService:
     ) -> list[IngestOutcome]:
         chunks = [c for p in group for c in p.chunks]
         try:
-            vectors = self._embed(chunks, progress)
             ids = [p.record.document_id for p in group]
             # Rows of a crashed earlier attempt at the same version must not come back to life.
             self._tables.delete_chunks_where(
                 [(d, p.record.version, ">=") for d, p in zip(ids, group, strict=True)]
             )
-            self._tables.append_chunks(chunks, vectors, self._embedder.model_id)
+            # A big file is embedded and appended a slice at a time, so its vectors are never
+            # all in memory; the slices stay invisible until the documents' rows switch below.
+            for start in range(0, len(chunks), _APPEND_CHUNKS):
+                part = chunks[start : start + _APPEND_CHUNKS]
+                vectors = self._embed(part, _offset(progress, start, len(chunks)))
+                self._tables.append_chunks(part, vectors, self._embedder.model_id)
             self._tables.commit_documents([p.record for p in group])  # the atomic switch
             self._forget_answers([p.record.document_id for p in group if p.status == "updated"])
             self._tables.delete_chunks_where(
@@ -365,6 +371,13 @@ class IngestionService:
             )
             for p in group
         ]
+
+
+def _offset(progress: ChunkProgress | None, done: int, total: int) -> ChunkProgress | None:
+    """A slice's progress as progress through the whole file."""
+    if progress is None:
+        return None
+    return lambda slice_done, _: progress(done + slice_done, total)
 
 
 def _reason(exc: BaseException) -> str:
