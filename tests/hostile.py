@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -193,6 +194,43 @@ def pdf_many_pages(pages: int = 100_000) -> bytes:
             b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
         ]
     )
+
+
+def large_pdf(size: int = 95 * MIB, pages: int = 200) -> bytes:
+    """A valid PDF of about ``size`` bytes: ``pages`` pages, each a paragraph of its own text
+    over a photo-like image (random grey pixels, which do not compress)."""
+    side = int((size // pages) ** 0.5)
+    font = 3
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    kids = []
+    for n in range(1, pages + 1):
+        image, content, page = len(objects) + 1, len(objects) + 2, len(objects) + 3
+        pixels = os.urandom(side * side)
+        objects.append(
+            b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray"
+            b" /BitsPerComponent 8 /Length %d >>\nstream\n"
+            % (side, side, len(pixels))
+            + pixels
+            + b"\nendstream"
+        )
+        text = (
+            f"Page {n}. Relay cabinet {n} holds breaker {n * 7}, which trips at {n * 3 + 10} "
+            f"amperes and is reset from panel {n % 17}."
+        ).encode()
+        stream = b"q 400 0 0 400 100 250 cm /Im1 Do Q BT /F1 11 Tf 72 720 Td (" + text + b") Tj ET"
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+        objects.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
+            b" /Resources << /Font << /F1 %d 0 R >> /XObject << /Im1 %d 0 R >> >> >>"
+            % (content, font, image)
+        )
+        kids.append(b"%d 0 R" % page)
+    objects[1] = b"<< /Type /Pages /Kids [" + b" ".join(kids) + b"] /Count %d >>" % pages
+    return _pdf(objects)
 
 
 def _pdf(objects: list[bytes]) -> bytes:

@@ -344,11 +344,11 @@ def test_a_transient_failure_is_retried_with_backoff(tmp_path: Path) -> None:
     real = container.ingestion
 
     class FlakyIngestion:
-        def ingest_bytes(self, data: bytes, **kwargs: Any) -> IngestOutcome:
+        def ingest_blob(self, digest: str, **kwargs: Any) -> IngestOutcome:
             calls.append(kwargs["source"])
             if len(calls) == 1:
                 raise OSError("disk busy")
-            return real.ingest_bytes(data, **kwargs)
+            return real.ingest_blob(digest, **kwargs)
 
     runner = JobRunner(container.jobs, lambda: FlakyIngestion(), container.blobs, backoff=0.2)  # type: ignore[arg-type, return-value]
     assert runner.run_once() is not None

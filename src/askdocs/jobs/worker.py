@@ -120,9 +120,8 @@ class JobRunner:
             return self._stop.is_set() or not self._store.is_running(job.job_id)
 
         try:
-            data = self._blobs.get(job.blob)
-            outcome = self._ingestion().ingest_bytes(
-                data,
+            outcome = self._ingestion().ingest_blob(
+                job.blob,
                 source=job.source,
                 collection=job.collection,
                 chunk_progress=progress,

@@ -53,7 +53,7 @@ def parse_document(
     file, or one beyond ``limits`` (archive bombs, too much text, too many cells or pages).
     Messages start with ``name`` and say what to do.
     """
-    if not data.strip():
+    if not data or data.isspace():
         raise ParseError(f"{name}: {EMPTY_MESSAGE}")
     try:
         media_type = detect_media_type(data, name)

@@ -21,6 +21,7 @@ import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from pebble import ProcessExpired, ProcessPool
 
@@ -48,12 +49,15 @@ class ParseSandbox:
         self._lock = threading.Lock()
 
     def parse(
-        self, data: bytes, name: str, cancelled: Callable[[], bool] | None = None
+        self, data: bytes | Path, name: str, cancelled: Callable[[], bool] | None = None
     ) -> ParsedDocument:
         """``parse_document`` in a child process; raises ``ParseError`` for whatever goes
-        wrong there, and ``ParseCancelled`` (the child stopped) once ``cancelled()`` is true."""
+        wrong there, and ``ParseCancelled`` (the child stopped) once ``cancelled()`` is true.
+
+        ``data`` is the file's bytes, or the path of a local file the child reads itself.
+        """
         if self.limits.processes == 0:
-            return parse_document(data, name, self.limits)
+            return parse_document(_read(data), name, self.limits)
         future = self._submit(data, name)
         while True:
             done, _ = concurrent.futures.wait([future], timeout=_POLL_SECONDS)
@@ -66,22 +70,24 @@ class ParseSandbox:
             return future.result()
         except ParseError:
             raise
-        except TimeoutError as exc:
+        except TimeoutError as exc:  # before OSError, whose subclass it is
             raise ParseError(
                 f"{name}: parsing took longer than {self.limits.timeout_seconds:g} s (setting "
                 "parse.timeout_seconds); the file is too large or built to stall the parser: "
                 "split it or re-save it in its application"
             ) from exc
+        except ProcessExpired as exc:  # also before OSError
+            raise ParseError(f"{name}: {_crash_message(exc.exitcode, self.limits)}") from exc
         except MemoryError as exc:
             raise ParseError(f"{name}: {_memory_message(self.limits)}") from exc
-        except ProcessExpired as exc:
-            raise ParseError(f"{name}: {_crash_message(exc.exitcode, self.limits)}") from exc
         except BrokenProcessPool as exc:
             # The child died before it had the task: out of memory taking the file's bytes.
             self._discard_pool()
             raise ParseError(f"{name}: {_memory_message(self.limits)}") from exc
         except concurrent.futures.CancelledError as exc:
             raise ParseCancelled(name) from exc
+        except OSError:
+            raise  # the child could not read the file it was given
         except Exception as exc:  # an unpicklable result or a parser bug: still this file's
             log.exception("parsing %s failed in its subprocess", name)
             raise ParseError(f"{name}: the parser failed ({type(exc).__name__})") from exc
@@ -100,7 +106,7 @@ class ParseSandbox:
             self._pool.join(5)
             self._pool = None
 
-    def _submit(self, data: bytes, name: str) -> concurrent.futures.Future[ParsedDocument]:
+    def _submit(self, data: bytes | Path, name: str) -> concurrent.futures.Future[ParsedDocument]:
         with self._lock:
             if self._pool is not None and not self._pool.active:
                 self._stop_pool()  # broken by a child that died between tasks
@@ -167,13 +173,17 @@ def _limit_memory(memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _parse_limited(data: bytes, name: str, limits: ParseSettings) -> ParsedDocument:
+def _read(data: bytes | Path) -> bytes:
+    return data.read_bytes() if isinstance(data, Path) else data
+
+
+def _parse_limited(data: bytes | Path, name: str, limits: ParseSettings) -> ParsedDocument:
     # The CPU limit counts from now: the process lives on across files.
     usage = resource.getrusage(resource.RUSAGE_SELF)
     used = math.ceil(usage.ru_utime + usage.ru_stime)
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
     resource.setrlimit(resource.RLIMIT_CPU, (used + limits.cpu_seconds, hard))
     try:
-        return parse_document(data, name, limits)
+        return parse_document(_read(data), name, limits)
     except MemoryError:
         raise ParseError(f"{name}: {_memory_message(limits)}") from None

@@ -26,7 +26,7 @@ from askdocs.errors import (
 from askdocs.models import Chunk, DocumentRecord
 from askdocs.parse.sandbox import ParseSandbox
 from askdocs.settings import ChunkSettings, ParseSettings
-from askdocs.storage.blobs import LocalBlobStore, sha256_hex
+from askdocs.storage.blobs import LocalBlobStore, StoredBlob, sha256_hex
 from askdocs.storage.tables import DeltaTables
 
 PARSER_VERSION = "2"
@@ -177,6 +177,24 @@ class IngestionService:
             cancelled=cancelled,
         )[0]
 
+    def ingest_blob(
+        self,
+        digest: str,
+        *,
+        source: str,
+        collection: str,
+        chunk_progress: ChunkProgress | None = None,
+        cancelled: Cancelled | None = None,
+    ) -> IngestOutcome:
+        """``ingest_bytes`` for a file already in the blob store: its bytes go from disk to
+        the parse process without passing through this one (an upload job's path)."""
+        return self._ingest(
+            [(source, lambda: self._blobs.stored(digest))],
+            collection=collection,
+            chunk_progress=chunk_progress,
+            cancelled=cancelled,
+        )[0]
+
     def delete(self, document_id: str) -> DocumentRecord:
         record = self._tables.get_document(document_id)
         if record is None:
@@ -200,7 +218,7 @@ class IngestionService:
 
     def _ingest(
         self,
-        files: Iterable[tuple[str, Callable[[], bytes]]],
+        files: Iterable[tuple[str, Callable[[], bytes | StoredBlob]]],
         *,
         collection: str,
         progress: Progress | None = None,
@@ -252,7 +270,7 @@ class IngestionService:
 
     def _prepare(
         self,
-        data: bytes,
+        content: bytes | StoredBlob,
         source: str,
         collection: str,
         known: dict[str, DocumentRecord],
@@ -260,13 +278,18 @@ class IngestionService:
     ) -> _Prepared | IngestOutcome:
         document_id = document_id_for(collection, source)
         previous = known.get(document_id)
-        digest = sha256_hex(data)
+        if isinstance(content, StoredBlob):
+            digest, size = content.digest, content.size
+        else:
+            digest, size = sha256_hex(content), len(content)
         if previous and previous.sha256 == digest and previous.pipeline == self.pipeline:
             return IngestOutcome(
                 source, "unchanged", document_id, previous.version, previous.chunk_count
             )
-        parsed = self._parser.parse(data, Path(source).name, cancelled)
-        self._blobs.put(data)
+        readable = content.path if isinstance(content, StoredBlob) else content
+        parsed = self._parser.parse(readable, Path(source).name, cancelled)
+        if not isinstance(content, StoredBlob):
+            self._blobs.put(content)
         version = previous.version + 1 if previous else 1
         spans = chunk_document(
             parsed, self._embedder.token_spans, self._embedder.max_tokens, self._chunking
@@ -298,7 +321,7 @@ class IngestionService:
             version=version,
             sha256=digest,
             media_type=parsed.media_type,
-            size=len(data),
+            size=size,
             chunk_count=len(chunks),
             status="ready",
             pipeline=self.pipeline,

@@ -5,11 +5,21 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob on local disk, for a reader in another process (the parse sandbox) to open."""
+
+    digest: str
+    path: Path
+    size: int
 
 
 class LocalBlobStore:
@@ -43,6 +53,11 @@ class LocalBlobStore:
 
     def get(self, digest: str) -> bytes:
         return self._path(digest).read_bytes()
+
+    def stored(self, digest: str) -> StoredBlob:
+        """Where the blob ``digest`` lies; raises ``FileNotFoundError`` if it does not."""
+        path = self._path(digest)
+        return StoredBlob(digest, path, path.stat().st_size)
 
     def exists(self, digest: str) -> bool:
         return self._path(digest).exists()
