@@ -44,9 +44,17 @@ def query_terms(question: str) -> list[str]:
 # words with two capitals (JDBC, MongoDB), letters with digits (RS232), or a capital that does
 # not start a sentence (Kafka). Hyphenated words are left out: documents write them in too many
 # ways ("read-only", "readonly") for their absence to mean anything.
+# Every alternative starts where a word starts and never backtracks (possessive quantifiers),
+# so a search is linear in the text: the plain form (\w*[A-Za-z]\w*_\w+ tried at every
+# position) took seconds for one 2,000-letter word, and passages and questions are untrusted.
+# A dotted name may follow digits or an underscore in the same word ("2fa.config" names
+# "fa.config"): that prefix is matched, then left out (group "dotted").
 _CODE_NAME = re.compile(
-    r"\w*[A-Za-z]\w*_\w+|\b[a-z]+[A-Z]\w*|[A-Za-z]\w+(?:\.[A-Za-z]\w*)+"
-    r"|(?<![\w.\-])(?:\.|--?)[a-z][\w\-]*|\w+\(\)"
+    r"(?<!\w)[^\WA-Za-z]*+[A-Za-z]\w*?_\w++"  # snake_case
+    r"|\b[a-z]++[A-Z]\w*+"  # camelCase
+    r"|(?<!\w)[^\WA-Za-z]*+(?P<dotted>[A-Za-z]\w++(?:\.[A-Za-z]\w*+)+)"  # dotted.names
+    r"|(?<![\w.\-])(?:\.|--?)[a-z][\w\-]*+"  # .commands and --flags
+    r"|(?<!\w)\w++\(\)"  # call()
 )
 _NAME_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]+")
 
@@ -56,28 +64,49 @@ def names_identifier(question: str) -> bool:
     return bool(_CODE_NAME.search(question))
 
 
+def _code_names(text: str) -> tuple[list[str], str]:
+    """The code names in ``text``, and the text with each replaced by a space."""
+    names: list[str] = []
+    pieces: list[str] = []
+    done = 0
+    for match in _CODE_NAME.finditer(text):
+        start = match.start("dotted") if match.group("dotted") is not None else match.start()
+        names.append(text[start : match.end()].removesuffix("()"))
+        pieces.append(text[done:start])
+        done = match.end()
+    pieces.append(text[done:])
+    return names, " ".join(pieces)
+
+
 def named_terms(question: str) -> list[str]:
     """The code and proper names a question uses, in order, without repeats or call ().
     Proper names next to each other are one name ("Windows Phone", "Amazon S3"): documents
-    that mention Windows and a phone somewhere do not mention Windows Phone."""
-    names = [m.removesuffix("()") for m in _CODE_NAME.findall(question)]
-    rest = _CODE_NAME.sub(" ", question)
+    that mention Windows and a phone somewhere do not mention Windows Phone.
+
+    One pass over the text: each stretch between two words is looked at once."""
+    names, rest = _code_names(question)
     run_end = -1  # where the last proper name ended, to join the next one to it
+    scanned = 0
+    last = ""  # the last character before the current word that is not a space
     for match in _NAME_WORD.finditer(rest):
         word = match.group()
-        before = rest[: match.start()].rstrip()
-        starts_sentence = not before or before[-1] in ".?!:"
+        gap = rest[scanned : match.start()].rstrip()
+        if gap:
+            last = gap[-1]
+        starts_sentence = not last or last in ".?!:"
         capitals = sum(c.isupper() for c in word)
         if (
             capitals >= 2
             or any(c.isdigit() for c in word)
             or (capitals and word[0].isupper() and not starts_sentence)
         ):
-            if rest[run_end : match.start()] == " ":
+            if run_end >= 0 and match.start() == run_end + 1 and rest[run_end] == " ":
                 names[-1] = f"{names[-1]} {word}"
             else:
                 names.append(word)
             run_end = match.end()
+        last = word[-1]
+        scanned = match.end()
     return list(dict.fromkeys(names))
 
 
