@@ -20,6 +20,7 @@ from askdocs.cli import cache as cache_commands
 from askdocs.cli import evaluate as evaluate_commands
 from askdocs.cli import finetune as finetune_commands
 from askdocs.cli import serve as serve_commands
+from askdocs.cli.redaction import redact_secrets
 from askdocs.container import Container, build
 from askdocs.errors import AskdocsError, ConfigurationError
 from askdocs.models import Answer
@@ -255,7 +256,8 @@ def info() -> None:
         "index": index.stats() | {"embed_model": index.embed_model},
         "blobs": {"count": blobs, "bytes": blob_bytes},
         "embedding_cache_entries": container.embed_cache.count(),
-        "settings": json.loads(settings.model_dump_json()),
+        # Keys and URL passwords are shown as *** (they end up in bug reports and terminals).
+        "settings": redact_secrets(json.loads(settings.model_dump_json())),
     }
     out.print_json(json.dumps(data))
 
