@@ -251,7 +251,8 @@ def test_metrics_and_request_ids(client: TestClient, app_container: Container) -
     wait_for_job(client, str(upload(client, headers)["job_id"]), headers)
     response = client.post("/v1/ask", headers=headers, json={"question": "answer cache"})
     assert response.headers["X-Request-ID"] == "trace-me-1"
-    text = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 401  # counts over every collection
+    text = client.get("/metrics", headers=headers).text
     for name in (
         'askdocs_http_requests_total{method="POST",route="/v1/ask",status="200"}',
         "askdocs_http_request_duration_seconds_bucket",

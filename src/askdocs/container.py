@@ -6,6 +6,7 @@ import threading
 from functools import cached_property
 
 from askdocs.access.keys import KeyStore
+from askdocs.access.quotas import StorageQuotas, UploadLedger
 from askdocs.cache.base import AnswerCache, EmbeddingCache
 from askdocs.cache.factory import build_caches
 from askdocs.cache.queries import CachingQueryEmbedder
@@ -82,6 +83,11 @@ class Container:
     @cached_property
     def jobs(self) -> JobStore:
         return JobStore(self.settings.data_dir / "jobs.sqlite")
+
+    @cached_property
+    def quotas(self) -> StorageQuotas:
+        ledger = UploadLedger(self.settings.data_dir / "uploads.sqlite")
+        return StorageQuotas(self.settings.server, self.tables, self.jobs, ledger)
 
     @cached_property
     def ingestion(self) -> IngestionService:

@@ -71,3 +71,15 @@ class RateLimitedError(OverloadedError):
     """One caller sent too many requests in a short time."""
 
     code = "rate_limited"
+
+
+class TooLongError(InvalidRequestError):
+    """A question or message longer than the server takes; the message says what to shorten."""
+
+    code = "too_long"
+
+
+class QuotaExceededError(AskdocsError):
+    """An upload would take a collection or an API key past its storage quota."""
+
+    code = "quota_exceeded"

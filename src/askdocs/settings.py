@@ -223,6 +223,32 @@ class ServerSettings(BaseModel):
     job_attempts: int = 3
     # Requests per minute per API key (per server process); beyond it: 429 with Retry-After.
     rate_limit_per_minute: int = 600
+    # Bytes of a request body on every route but uploads and chat, refused (413) by
+    # Content-Length before anything is read, or as soon as a chunked body passes it. An ask
+    # is a few KB: 1 MiB is ample and keeps a flood of bodies from filling memory.
+    max_json_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # The same for /v1/chat and /v1/chat/completions, whose clients resend the whole
+    # conversation each turn: max_chat_chars escaped as JSON (\uXXXX, 6 bytes a character
+    # outside ASCII) is 1.2 MB; 4 MiB leaves room for the fields an OpenAI client adds.
+    max_chat_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    # A chat request: messages, characters in one message, and in all of them together. A long
+    # conversation is about 100 turns; an answer is at most a few thousand characters.
+    max_chat_messages: int = Field(default=100, ge=1)
+    max_message_chars: int = Field(default=20_000, ge=1)
+    max_chat_chars: int = Field(default=200_000, ge=1)
+    # Characters of any text that becomes a retrieval question (an ask, a chat's rewritten last
+    # message); longer is refused (422), not cut. 4,000 is about 1,000 tokens: it fits the
+    # 2,048-token context beside the passages, and no real question is longer.
+    max_question_chars: int = Field(default=4000, ge=1)
+    # One upload request: its files and their bytes together (each file is also bounded by
+    # max_upload_bytes). The web UI sends one file a request; scripts can send more.
+    max_upload_files: int = Field(default=100, ge=1)
+    max_upload_total_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    # Stored bytes (live documents plus files waiting to be ingested) one collection, and the
+    # files one API key uploaded, may hold; beyond it an upload gets 413. None: no quota (a
+    # single-user install); set them where keys are handed to others.
+    collection_quota_bytes: int | None = Field(default=None, ge=0)
+    key_quota_bytes: int | None = Field(default=None, ge=0)
 
 
 class EvalSettings(BaseModel):

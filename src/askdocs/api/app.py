@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
@@ -21,20 +21,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from askdocs.api import errors
+from askdocs.access.keys import Principal
+from askdocs.api import deps, errors
 from askdocs.api.deps import RateLimiter
+from askdocs.api.guards import RequestGuard, is_loopback
 from askdocs.api.observability import CallbackCollector, Metrics, request_middleware
 from askdocs.api.routes import answers, files, openai
+from askdocs.api.threads import AnswerThreads
 from askdocs.cache.base import CacheStats
 from askdocs.container import Container
+from askdocs.errors import AskdocsError, ConfigurationError
 from askdocs.jobs.store import Job
 from askdocs.jobs.worker import JobRunner
 from askdocs.services.ingestion import IngestOutcome
 from askdocs.settings import Settings
 
 log = logging.getLogger("askdocs.api")
-
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 class Readiness:
@@ -61,6 +63,15 @@ class Readiness:
 
 
 def create_app(container: Container, *, warm_up: bool = True, workers: bool = True) -> FastAPI:
+    """The app over ``container``. Without API keys (server.auth off) it must be told it
+    listens on loopback (server.host), and it answers only loopback callers that name a
+    loopback host (api/guards.py)."""
+    server = container.settings.server
+    if not server.auth and not is_loopback(server.host):
+        raise ConfigurationError(
+            f"refusing to serve without API keys on {server.host}: anyone who can reach it "
+            "could read and delete every file. Turn auth on, or listen on 127.0.0.1."
+        )
     metrics = Metrics()
     readiness = Readiness()
     runner = JobRunner(
@@ -100,8 +111,12 @@ def create_app(container: Container, *, warm_up: bool = True, workers: bool = Tr
     app.state.metrics = metrics
     app.state.runner = runner
     app.state.readiness = readiness
-    app.state.rate_limiter = RateLimiter(container.settings.server.rate_limit_per_minute)
+    app.state.rate_limiter = RateLimiter(server.rate_limit_per_minute)
+    app.state.answer_threads = AnswerThreads(server.generation_concurrency, server.generation_queue)
     errors.install(app)
+    # Added first, so it runs inside the request-id and metrics middleware: its refusals carry
+    # a request id and are counted.
+    app.add_middleware(RequestGuard, container=container, rate_limiter=app.state.rate_limiter)
     app.middleware("http")(request_middleware(metrics))
     metrics.add_collector(
         CallbackCollector(
@@ -130,17 +145,23 @@ def create_app(container: Container, *, warm_up: bool = True, workers: bool = Tr
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], response_model=None)
-    async def readyz() -> JSONResponse:
-        """Models loaded and the index synced: ready to answer."""
+    async def readyz(request: Request) -> JSONResponse:
+        """Models loaded and the index synced: ready to answer. Why a warm-up failed is
+        shown only with an admin key: it can name files and addresses of the server."""
         if readiness.ready.is_set():
             return JSONResponse({"status": "ready"})
-        body = errors.error_body(
-            "unavailable", readiness.error or "loading models and syncing the index"
-        )
+        message = "loading models and syncing the index"
+        if readiness.error is not None:
+            message = "warm-up failed: the server log says why"
+            if _is_admin(container, request):
+                message = f"warm-up failed: {readiness.error}"
+        body = errors.error_body("unavailable", message)
         return JSONResponse(body, 503, headers={"Retry-After": "2"})
 
+    # Metrics count requests, jobs and answers over every collection: an admin key reads them
+    # (Prometheus sends one with `authorization: {credentials: ...}` in its scrape config).
     @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-    async def prometheus(request: Request) -> PlainTextResponse:
+    async def prometheus(caller: Principal = Depends(deps.requires("admin"))) -> PlainTextResponse:  # noqa: B008
         data = await run_in_threadpool(generate_latest, metrics.registry)
         return PlainTextResponse(data.decode(), media_type=CONTENT_TYPE_LATEST)
 
@@ -161,6 +182,14 @@ def create_app(container: Container, *, warm_up: bool = True, workers: bool = Tr
     app.include_router(openai.router)
     app.mount("/", StaticFiles(directory=_web_dir(), html=True), name="web")
     return app
+
+
+def _is_admin(container: Container, request: Request) -> bool:
+    try:
+        caller = deps.authenticate(container, request.headers.get("authorization", ""))
+    except AskdocsError:
+        return False
+    return caller.can("admin")
 
 
 def _job_done(metrics: Metrics, job: Job, outcome: IngestOutcome) -> None:

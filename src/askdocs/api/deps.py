@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from askdocs.access.keys import ANONYMOUS_ADMIN, Principal
 from askdocs.api.observability import Metrics
+from askdocs.api.threads import AnswerThreads
 from askdocs.container import Container
 from askdocs.errors import RateLimitedError
 
@@ -28,14 +29,32 @@ async def metrics(request: Request) -> Metrics:
     return found
 
 
-async def principal(request: Request) -> Principal:
-    app_container: Container = request.app.state.container
+async def answer_threads(request: Request) -> AnswerThreads:
+    found: AnswerThreads = request.app.state.answer_threads
+    return found
+
+
+def authenticate(app_container: Container, authorization: str) -> Principal:
+    """The caller of a request with this Authorization header (anyone, with auth off)."""
     if not app_container.settings.server.auth:
         return ANONYMOUS_ADMIN
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = authorization.partition(" ")
     secret = token.strip() if scheme.lower() == "bearer" else None
     return app_container.keys.verify(secret)
+
+
+async def principal(request: Request) -> Principal:
+    """The caller, checked once a request: the guard middleware checks /v1 routes before their
+    body is read; other routes (/metrics) are checked here."""
+    checked: Principal | None = getattr(request.state, "principal", None)
+    if checked is not None:
+        return checked
+    app_container: Container = request.app.state.container
+    caller = authenticate(app_container, request.headers.get("authorization", ""))
+    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter.check(caller.key_id)
+    request.state.principal = caller
+    return caller
 
 
 class RateLimiter:
@@ -68,10 +87,8 @@ class RateLimiter:
 def requires(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller's key, checked to have ``scope`` or higher, within its rate."""
 
-    async def check(request: Request, caller: Principal = Depends(principal)) -> Principal:  # noqa: B008
+    async def check(caller: Principal = Depends(principal)) -> Principal:  # noqa: B008
         caller.require(scope)
-        limiter: RateLimiter = request.app.state.rate_limiter
-        limiter.check(caller.key_id)
         return caller
 
     return check

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from askdocs.api.observability import request_id_var
 from askdocs.errors import AskdocsError, OverloadedError
 
 log = logging.getLogger("askdocs.api")
@@ -23,8 +24,10 @@ _STATUS = {
     "conflict": 409,
     "embedding_model_mismatch": 409,
     "payload_too_large": 413,
+    "quota_exceeded": 413,
     "unsupported_file_type": 415,
     "parse_error": 422,
+    "too_long": 422,
     "rate_limited": 429,
     "overloaded": 503,
     "generation_error": 503,
@@ -46,6 +49,16 @@ _HTTP_CODES = {
 }
 
 
+# Errors about the server rather than the request: their text can hold a generator's URL, the
+# error body it sent, a model's path. The client gets a fixed message and the request id; the
+# log gets the text.
+_SERVER_SIDE = {
+    "generation_error": "the answer generator failed or could not be reached: retry later",
+    "model_not_available": "a model this server needs is not available",
+    "configuration_error": "the server is misconfigured",
+}
+
+
 class ApiError(AskdocsError):
     """An error raised by a route, with its code chosen there."""
 
@@ -62,13 +75,23 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+def client_message(exc: AskdocsError) -> str:
+    """What a client is told about ``exc``: its message, unless it is about the server."""
+    fixed = _SERVER_SIDE.get(exc.code)
+    if fixed is None:
+        return str(exc)
+    request_id = request_id_var.get()
+    log.warning("%s: %s", exc.code, exc, extra={"request_id": request_id})
+    return f"{fixed} (request id {request_id}; the server log says why)"
+
+
 def error_response(exc: AskdocsError) -> JSONResponse:
     headers = {}
     if isinstance(exc, OverloadedError):
         headers["Retry-After"] = str(exc.retry_after)
     if exc.code == "unauthorized":
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(error_body(exc.code, str(exc)), status_of(exc), headers=headers)
+    return JSONResponse(error_body(exc.code, client_message(exc)), status_of(exc), headers=headers)
 
 
 def install(app: FastAPI) -> None:

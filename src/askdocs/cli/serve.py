@@ -16,7 +16,6 @@ from askdocs.access.keys import SCOPES
 from askdocs.container import Container
 from askdocs.errors import ConfigurationError
 
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # How `serve --model` tells its worker processes which registered configuration to load.
 MODEL_ENV = "ASKDOCS_SERVE_MODEL"
 
@@ -45,12 +44,14 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
         """Run the HTTP API and the web UI."""
         import uvicorn
 
+        from askdocs.api.guards import is_loopback
+
         settings = container().settings
         host = host or settings.server.host
         port = port or settings.server.port
         workers = workers or settings.server.workers
         auth = settings.server.auth and not no_auth
-        if not auth and host not in LOOPBACK:
+        if not auth and not is_loopback(host):
             raise ConfigurationError(
                 f"refusing to serve without API keys on {host}: anyone who can reach it could "
                 "read and delete every file. Turn auth on, or listen on 127.0.0.1."
@@ -63,6 +64,8 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
         # Worker processes build their own settings from the environment.
         os.environ["ASKDOCS_DATA_DIR"] = str(settings.data_dir)
         os.environ["ASKDOCS_SERVER__AUTH"] = "true" if auth else "false"
+        # The app checks it listens on loopback before it serves without keys.
+        os.environ["ASKDOCS_SERVER__HOST"] = host
         err.print(f"askdocs serving on http://{host}:{port} (API docs at /docs)")
         uvicorn.run(
             "askdocs.api.app:app_from_settings",

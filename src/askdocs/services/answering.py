@@ -13,6 +13,7 @@ from askdocs.cache.base import AnswerCache, CachedAnswer, Layer
 from askdocs.cache.keys import cache_key, passage_keys, scope_digest
 from askdocs.cache.semantic import conflict
 from askdocs.embed.base import Embedder, Vectors
+from askdocs.errors import GenerationError, TooLongError
 from askdocs.generate import PROMPT_VERSION, build_messages, extractive
 from askdocs.generate import Generator as TextGenerator
 from askdocs.generate.attribution import Grounding
@@ -271,9 +272,16 @@ class AnsweringService:
         prompt = shown
         if settings.focus_sentences:
             prompt = extractive.focus(shown, ranked, settings.focus_sentences)
-        messages, in_prompt = build_messages(
-            question, prompt, generator, max_answer_tokens=settings.max_answer_tokens
-        )
+        try:
+            messages, in_prompt = build_messages(
+                question, prompt, generator, max_answer_tokens=settings.max_answer_tokens
+            )
+        except GenerationError as exc:
+            # It fails only when the question alone overflows the model's context: the
+            # caller's request to shorten, not a server fault to retry.
+            raise TooLongError(
+                "the question is too long for the model's context window: shorten it"
+            ) from exc
         used = shown[: len(in_prompt)]  # cited as whole passages
         best = None
         checked = used

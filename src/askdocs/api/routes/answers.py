@@ -3,32 +3,36 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
-from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from askdocs.access.keys import Principal
 from askdocs.api import deps
-from askdocs.api.errors import error_body, status_of
+from askdocs.api.errors import client_message, error_body, status_of
 from askdocs.api.observability import Metrics
+from askdocs.api.threads import AnswerThreads
 from askdocs.container import Container
-from askdocs.errors import AskdocsError, DocumentNotFoundError
+from askdocs.errors import AskdocsError, DocumentNotFoundError, TooLongError
 from askdocs.models import Answer, Chunk, Passage
 from askdocs.services.answering import AskOptions, answer_payload, passage_payload
 from askdocs.services.chat import ChatTurn, standalone_question
+from askdocs.settings import ServerSettings
 
 router = APIRouter(prefix="/v1", tags=["answers"])
 
 ContainerDep = Annotated[Container, Depends(deps.container)]
 MetricsDep = Annotated[Metrics, Depends(deps.metrics)]
+ThreadsDep = Annotated[AnswerThreads, Depends(deps.answer_threads)]
 
 
 class AskRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=4000)
+    # Lengths are bounded by settings (server.max_question_chars and the chat limits), checked
+    # in the routes, and the body's bytes before it is parsed (api/guards.py).
+    question: str = Field(min_length=1)
     collection: str | list[str] | None = None
     k: int | None = Field(None, ge=1, le=50)
     stream: bool = False
@@ -38,11 +42,11 @@ class AskRequest(BaseModel):
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant"]
-    content: str = Field(max_length=20_000)
+    content: str
 
 
 class ChatRequest(BaseModel):
-    messages: list[ChatMessage] = Field(min_length=1, max_length=100)
+    messages: list[ChatMessage] = Field(min_length=1)
     collection: str | list[str] | None = None
     k: int | None = Field(None, ge=1, le=50)
     stream: bool = False
@@ -66,6 +70,47 @@ def ask_options(
         use_cache=cache,
         scope=caller.access_digest,
     )
+
+
+def check_question(question: str, server: ServerSettings, what: str = "the question") -> None:
+    """Refuse a retrieval question longer than the server takes: refused, never cut, so the
+    answer is never to a question the caller did not ask."""
+    if len(question) > server.max_question_chars:
+        raise TooLongError(
+            f"{what} is {len(question):,} characters long; at most "
+            f"{server.max_question_chars:,} are taken (setting server.max_question_chars): "
+            "shorten it"
+        )
+
+
+def chat_question(turns: Sequence[ChatTurn], server: ServerSettings) -> str:
+    """The standalone question of a chat, once the chat is within the server's limits."""
+    if len(turns) > server.max_chat_messages:
+        raise TooLongError(
+            f"the chat has {len(turns):,} messages; at most {server.max_chat_messages:,} are "
+            "taken (setting server.max_chat_messages): send only the recent turns"
+        )
+    total = 0
+    for n, turn in enumerate(turns, 1):
+        if len(turn.content) > server.max_message_chars:
+            raise TooLongError(
+                f"message {n} is {len(turn.content):,} characters long; at most "
+                f"{server.max_message_chars:,} are taken (setting server.max_message_chars): "
+                "shorten it"
+            )
+        total += len(turn.content)
+    if total > server.max_chat_chars:
+        raise TooLongError(
+            f"the chat's messages have {total:,} characters together; at most "
+            f"{server.max_chat_chars:,} are taken (setting server.max_chat_chars): "
+            "drop the earliest turns"
+        )
+    question = standalone_question(turns)
+    check_question(
+        question, server, "the question to answer (the last user message, with the subject "
+        "of the one before it when it refers back)",
+    )  # fmt: skip
+    return question
 
 
 def answer_events(
@@ -96,13 +141,15 @@ def sse(event: str, data: object) -> str:
 
 
 async def stream_response(
-    events: Iterator[str | Answer], extra: dict[str, object] | None = None
+    threads: AnswerThreads,
+    events: Iterator[str | Answer],
+    extra: dict[str, object] | None = None,
 ) -> StreamingResponse:
     """Server-sent events: ``token`` events, then one ``answer`` event with the citations.
 
     The first event is awaited before the response starts, so an error before any text (an
     unknown collection, a full generation queue) is still a proper HTTP error."""
-    source = iterate_in_threadpool(events)
+    source = threads.iterate(events)
     first = await source.__anext__()
 
     async def body() -> AsyncIterator[str]:
@@ -117,7 +164,8 @@ async def stream_response(
         except StopAsyncIteration:
             return
         except AskdocsError as exc:
-            yield sse("error", error_body(exc.code, str(exc)) | {"status": status_of(exc)})
+            body = error_body(exc.code, client_message(exc))
+            yield sse("error", body | {"status": status_of(exc)})
 
     return StreamingResponse(
         body(),
@@ -137,29 +185,39 @@ def final_answer(events: Iterator[str | Answer]) -> Answer:
 
 @router.post("/ask", response_model=None)
 async def ask(
-    body: AskRequest, c: ContainerDep, metrics: MetricsDep, caller: Principal = deps.Reader
+    body: AskRequest,
+    c: ContainerDep,
+    metrics: MetricsDep,
+    threads: ThreadsDep,
+    caller: Principal = deps.Reader,
 ) -> StreamingResponse | JSONResponse:
     """Answer a question from the documents, with numbered citations."""
+    check_question(body.question, c.settings.server)
     options = ask_options(caller, body.collection, body.k, generate=body.generate, cache=body.cache)
     events = answer_events(c, metrics, body.question, options)
     if body.stream:
-        return await stream_response(events)
+        return await stream_response(threads, events)
     # A plain JSONResponse skips FastAPI's generic encoder: a cache hit is ~1 ms faster.
-    return JSONResponse(answer_payload(await run_in_threadpool(final_answer, events)))
+    return JSONResponse(answer_payload(await threads.run(final_answer, events)))
 
 
 @router.post("/chat", response_model=None)
 async def chat(
-    body: ChatRequest, c: ContainerDep, metrics: MetricsDep, caller: Principal = deps.Reader
+    body: ChatRequest,
+    c: ContainerDep,
+    metrics: MetricsDep,
+    threads: ThreadsDep,
+    caller: Principal = deps.Reader,
 ) -> StreamingResponse | JSONResponse:
     """Multi-turn: the last user message, rewritten into a standalone question, answered."""
-    question = standalone_question([ChatTurn(m.role, m.content) for m in body.messages])
+    turns = [ChatTurn(m.role, m.content) for m in body.messages]
+    question = chat_question(turns, c.settings.server)
     options = ask_options(caller, body.collection, body.k, generate=True, cache=body.cache)
     events = answer_events(c, metrics, question, options)
     extra: dict[str, object] = {"rewritten_question": question}
     if body.stream:
-        return await stream_response(events, extra)
-    return JSONResponse(answer_payload(await run_in_threadpool(final_answer, events)) | extra)
+        return await stream_response(threads, events, extra)
+    return JSONResponse(answer_payload(await threads.run(final_answer, events)) | extra)
 
 
 @router.get("/passages/{chunk_id}")

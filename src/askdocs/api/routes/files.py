@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -14,7 +16,7 @@ from fastapi.responses import JSONResponse
 from askdocs.access.keys import Principal
 from askdocs.api import deps
 from askdocs.api.errors import ApiError
-from askdocs.api.uploads import UploadedFile, read_upload
+from askdocs.api.uploads import UploadedFile, UploadLimits, receive_upload
 from askdocs.container import Container
 from askdocs.errors import DocumentNotFoundError
 from askdocs.jobs.store import STATES, Job
@@ -68,7 +70,14 @@ def file_payload(record: DocumentRecord | None, job: Job | None) -> dict[str, ob
     return body
 
 
+# Document ids are hex (sha256 of collection and source, cut); job ids are hex too. Anything
+# else names nothing: 404, the same answer as for an id that does not exist.
+_DOCUMENT_ID = re.compile(r"^[0-9a-f]{8,64}$")
+
+
 def _visible_record(c: Container, caller: Principal, document_id: str) -> DocumentRecord | None:
+    if not _DOCUMENT_ID.match(document_id):
+        return None
     record = c.tables.get_document(document_id)
     if record is not None and not caller.allows(record.collection):
         return None
@@ -84,17 +93,33 @@ def _not_found(document_id: str) -> DocumentNotFoundError:
     return DocumentNotFoundError(f"no file {document_id!r}: GET /v1/files lists them")
 
 
-def _check_type(files: list[UploadedFile]) -> None:
-    for upload in files:
-        detect_media_type(upload.data, PurePosixPath(upload.name).name)  # 415 if unsupported
+def _accept(
+    request: Request,
+    c: Container,
+    caller: Principal,
+    files: list[tuple[UploadedFile, str]],
+    collection: str,
+) -> list[dict[str, object]]:
+    """Check every file's type, then the quotas, then store and queue them: all or none is
+    accepted, and only one file's bytes are in memory at a time (blocking: a worker thread)."""
+    for upload, _ in files:
+        detect_media_type(upload.read(), PurePosixPath(upload.name).name)  # 415 if unsupported
+    incoming = sum(upload.size for upload, _ in files)
+    with c.quotas.reserve(collection=collection, key_id=caller.key_id, incoming=incoming):
+        return [_submit(request, c, caller, upload, collection, source) for upload, source in files]
 
 
 def _submit(
-    request: Request, c: Container, upload: UploadedFile, collection: str, source: str
+    request: Request,
+    c: Container,
+    caller: Principal,
+    upload: UploadedFile,
+    collection: str,
+    source: str,
 ) -> dict[str, object]:
     document_id = document_id_for(collection, source)
     previous = c.tables.get_document(document_id)
-    blob = c.blobs.put(upload.data)
+    blob = c.blobs.put(upload.read())
     if previous is not None and previous.sha256 == blob:
         version = previous.version
     else:
@@ -102,6 +127,7 @@ def _submit(
     job = c.jobs.submit(
         document_id=document_id, collection=collection, source=source, blob=blob, version=version
     )
+    c.quotas.ledger.record(document_id, version, caller.key_id, upload.size)
     request.app.state.runner.wake()
     return {
         "document_id": document_id,
@@ -109,7 +135,7 @@ def _submit(
         "job_id": job.job_id,
         "collection": collection,
         "source": source,
-        "size": len(upload.data),
+        "size": upload.size,
     }
 
 
@@ -118,19 +144,18 @@ async def upload_files(
     request: Request, c: ContainerDep, caller: Principal = deps.Writer
 ) -> JSONResponse:
     """Store one or many files (multipart) and queue their ingestion."""
-    upload = await read_upload(request, c.settings.server.max_upload_bytes)
-    collection = upload.fields.get("collection") or (
-        caller.collections[0] if caller.collections else c.settings.collection
-    )
-    caller.require_collection(collection)
-    source = upload.fields.get("source")
-    if source and len(upload.files) > 1:
-        raise ApiError("invalid_request", "'source' names one file: upload the files one by one")
-    await run_in_threadpool(_check_type, upload.files)
-    accepted = [
-        await run_in_threadpool(_submit, request, c, f, collection, source or f.name)
-        for f in upload.files
-    ]
+    async with receive_upload(request, UploadLimits.of(c.settings.server)) as upload:
+        collection = upload.fields.get("collection") or (
+            caller.collections[0] if caller.collections else c.settings.collection
+        )
+        caller.require_collection(collection)
+        source = upload.fields.get("source")
+        if source and len(upload.files) > 1:
+            raise ApiError(
+                "invalid_request", "'source' names one file: upload the files one by one"
+            )
+        files = [(f, source or f.name) for f in upload.files]
+        accepted = await run_in_threadpool(_accept, request, c, caller, files, collection)
     return JSONResponse({"files": accepted}, status_code=202)
 
 
@@ -206,8 +231,7 @@ def get_content(
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    name = PurePosixPath(record.source).name.replace('"', "")
-    headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    headers["Content-Disposition"] = content_disposition(PurePosixPath(record.source).name)
     headers["X-Content-Type-Options"] = "nosniff"
     return Response(c.blobs.get(record.sha256), media_type=record.media_type, headers=headers)
 
@@ -218,23 +242,29 @@ async def replace_file(
 ) -> JSONResponse:
     """A new version of the file, under the same id."""
     record = await run_in_threadpool(_visible_record, c, caller, document_id)
-    if record is None:
+    if record is None:  # checked before a byte of the body is read
         raise _not_found(document_id)
-    upload = await read_upload(request, c.settings.server.max_upload_bytes)
-    if len(upload.files) != 1:
-        raise ApiError("invalid_request", "replace one file at a time")
-    await run_in_threadpool(_check_type, upload.files)
-    accepted = await run_in_threadpool(
-        _submit, request, c, upload.files[0], record.collection, record.source
-    )
-    return JSONResponse(accepted, status_code=202)
+    async with receive_upload(request, UploadLimits.of(c.settings.server)) as upload:
+        if len(upload.files) != 1:
+            raise ApiError("invalid_request", "replace one file at a time")
+        files = [(upload.files[0], record.source)]
+        accepted = await run_in_threadpool(_accept, request, c, caller, files, record.collection)
+    return JSONResponse(accepted[0], status_code=202)
 
 
 @router.delete("/files/{document_id}")
 def delete_file(
     c: ContainerDep, document_id: str, caller: Principal = deps.Writer
 ) -> dict[str, object]:
-    record = _visible_record(c, caller, document_id)
+    if not _DOCUMENT_ID.match(document_id):
+        raise _not_found(document_id)
+    record = c.tables.get_document(document_id)
+    latest = _latest_job(c, document_id)
+    # The file's collection, from its live version or its jobs: checked before anything is
+    # cancelled, so a key never touches, nor learns of, a file in a collection it may not use.
+    collection = record.collection if record else latest.collection if latest else None
+    if collection is None or not caller.allows(collection):
+        raise _not_found(document_id)
     cancelled = c.jobs.cancel(document_id)
     if record is None:
         if cancelled:
@@ -255,7 +285,7 @@ def list_jobs(
     if state is not None and state not in STATES:
         raise ApiError("invalid_request", f"state must be one of {', '.join(STATES)}")
     jobs = c.jobs.find(state=state, collections=caller.collections, limit=limit, offset=offset)
-    return {"jobs": [job_payload(j) for j in jobs], "counts": c.jobs.counts()}
+    return {"jobs": [job_payload(j) for j in jobs], "counts": _job_counts(c, caller.collections)}
 
 
 @router.get("/jobs/{job_id}")
@@ -264,6 +294,32 @@ def get_job(c: ContainerDep, job_id: str, caller: Principal = deps.Reader) -> di
     if job is None or not caller.allows(job.collection):
         raise DocumentNotFoundError(f"no job {job_id!r}: GET /v1/jobs lists them")
     return job_payload(job)
+
+
+def _job_counts(c: Container, collections: tuple[str, ...]) -> dict[str, int]:
+    """Jobs by state, over the collections a key may see (none: all of them)."""
+    if not collections:
+        return c.jobs.counts()
+    counts = dict.fromkeys(STATES, 0)
+    page = 1000
+    for state in STATES:
+        offset = 0
+        while found := len(
+            c.jobs.find(state=state, collections=collections, limit=page, offset=offset)
+        ):
+            counts[state] += found
+            offset += page
+            if found < page:
+                break
+    return counts
+
+
+def content_disposition(name: str) -> str:
+    """An attachment header for any file name: an ASCII fallback, and the name itself as
+    UTF-8 (RFC 6266, RFC 8187), which every current browser uses."""
+    name = "".join(ch for ch in name if ch.isprintable()) or "download"
+    fallback = "".join(ch if ch.isascii() and ch not in '"\\' else "_" for ch in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _cancelled(job: Job) -> bool:

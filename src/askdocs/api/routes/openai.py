@@ -7,24 +7,29 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from fastapi.concurrency import iterate_in_threadpool, run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from askdocs.access.keys import Principal
 from askdocs.api import deps
-from askdocs.api.errors import error_body
+from askdocs.api.errors import client_message, error_body
 from askdocs.api.observability import Metrics
-from askdocs.api.routes.answers import answer_events, ask_options, final_answer
+from askdocs.api.routes.answers import (
+    ThreadsDep,
+    answer_events,
+    ask_options,
+    chat_question,
+    final_answer,
+)
 from askdocs.container import Container
 from askdocs.errors import AskdocsError
 from askdocs.models import Answer
 from askdocs.services.answering import answer_payload
-from askdocs.services.chat import ChatTurn, standalone_question
+from askdocs.services.chat import ChatTurn
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
@@ -91,16 +96,20 @@ def models(c: ContainerDep, caller: Principal = deps.Reader) -> dict[str, object
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(
-    body: CompletionRequest, c: ContainerDep, metrics: MetricsDep, caller: Principal = deps.Reader
+    body: CompletionRequest,
+    c: ContainerDep,
+    metrics: MetricsDep,
+    threads: ThreadsDep,
+    caller: Principal = deps.Reader,
 ) -> StreamingResponse | dict[str, object]:
     turns = [ChatTurn(m.role, _text(m)) for m in body.messages]
-    question = standalone_question(turns)
+    question = chat_question(turns, c.settings.server)
     options = ask_options(caller, body.collection, body.k, generate=True, cache=True)
     events = answer_events(c, metrics, question, options)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     if not body.stream:
-        answer = await run_in_threadpool(final_answer, events)
+        answer = await threads.run(final_answer, events)
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -119,8 +128,12 @@ async def chat_completions(
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
             "askdocs": extra_field(answer, question),
         }
+    # The first event before the response starts: an error before any text (a full generation
+    # queue, a question too long for the model) is a proper HTTP error, not a 200 stream.
+    source = threads.iterate(events)
+    first = await source.__anext__()
     return StreamingResponse(
-        _chunks(events, completion_id, created, question), media_type="text/event-stream"
+        _chunks(first, source, completion_id, created, question), media_type="text/event-stream"
     )
 
 
@@ -137,14 +150,23 @@ def _chunk(
 
 
 async def _chunks(
-    events: Iterator[str | Answer], completion_id: str, created: int, question: str
+    first: str | Answer,
+    rest: AsyncIterator[str | Answer],
+    completion_id: str,
+    created: int,
+    question: str,
 ) -> AsyncIterator[str]:
     def data(obj: object) -> str:
         return f"data: {json.dumps(obj)}\n\n"
 
+    async def events() -> AsyncIterator[str | Answer]:
+        yield first
+        async for event in rest:
+            yield event
+
     yield data(_chunk(completion_id, created, {"role": "assistant", "content": ""}))
     try:
-        async for event in iterate_in_threadpool(events):
+        async for event in events():
             if isinstance(event, Answer):
                 # The streamed text was the model's draft; the checked answer may differ
                 # (unsupported citations removed), so the sources note says which it cites.
@@ -157,5 +179,5 @@ async def _chunks(
             else:
                 yield data(_chunk(completion_id, created, {"content": event}))
     except AskdocsError as exc:
-        yield data(error_body(exc.code, str(exc)))
+        yield data(error_body(exc.code, client_message(exc)))
     yield "data: [DONE]\n\n"
