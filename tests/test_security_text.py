@@ -4,6 +4,7 @@ bounds here are loose sanity limits the quadratic and cubic forms failed by far)
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
@@ -11,6 +12,7 @@ import time
 import pytest
 
 from askdocs.retrieve.hybrid import _CODE_NAME, named_terms, names_identifier
+from askdocs.retrieve.rerank import OnnxCrossEncoder
 
 # The pattern before it was made linear, to check the linear one finds the same names.
 _PLAIN = re.compile(
@@ -62,3 +64,13 @@ def test_long_text_is_scanned_in_linear_time(text: str) -> None:
     # A loose sanity bound (about 0.3 s here): the quadratic form took 2.85 s for 320 KB of
     # prose and did not finish the others.
     assert time.perf_counter() - started < 5
+
+
+def test_the_cross_encoder_takes_a_question_longer_than_its_window() -> None:
+    # The pair was cut only in the passage: a question of more word pieces than the window
+    # made the tokenizer raise, a 500 for any long question that reached answering.
+    encoder = OnnxCrossEncoder(max_tokens=128)
+    passage = "The answer cache keeps each answer with the passages it came from."
+    question = "What does the answer cache keep with each answer? " * 40  # ~400 word pieces
+    [score] = encoder.score(question, [passage])
+    assert math.isfinite(score) and score > 0  # still read as about the passage

@@ -79,11 +79,18 @@ class OnnxCrossEncoder:
         # whole question, and padding to the longest pair of a batch saves most of the compute.
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens, strategy="only_second")
+        # A question is cut to half the pair's word pieces first: a longer one would leave the
+        # passage no room, and the tokenizer refuses such a pair (a long question was a 500).
+        self._question_tokens = max(1, max_tokens // 2)
+        self._question_tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._question_tokenizer.no_padding()
+        self._question_tokenizer.no_truncation()
         # Encoding is thread-safe; the session run is too, but two at once only fight for cores.
         self._lock = threading.Lock()
 
     def score(self, question: str, passages: Sequence[str]) -> list[float]:
         """One logit per passage, in the order given."""
+        question = self._fitted(question)
         out = np.zeros(len(passages), dtype=np.float32)
         # Batches of similar length waste less compute on padding.
         order = sorted(range(len(passages)), key=lambda i: len(passages[i]))
@@ -91,6 +98,12 @@ class OnnxCrossEncoder:
             idx = order[start : start + self._batch_size]
             out[idx] = self._score_batch(question, [passages[i] for i in idx])
         return [float(s) for s in out]
+
+    def _fitted(self, question: str) -> str:
+        encoding = self._question_tokenizer.encode(question, add_special_tokens=False)
+        if len(encoding.ids) <= self._question_tokens:
+            return question
+        return question[: encoding.offsets[self._question_tokens - 1][1]]
 
     def _score_batch(self, question: str, passages: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch([(question, p) for p in passages])
