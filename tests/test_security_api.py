@@ -179,6 +179,18 @@ def test_chat_length_limits_are_4xx_that_say_what_to_shorten(
     assert "server.max_question_chars" in error_of(response)["message"]
 
 
+def test_a_long_question_within_the_limit_is_answered(
+    client: TestClient, app_container: Container
+) -> None:
+    headers = bearer(app_container)
+    wait_for_job(client, str(upload(client, headers)["job_id"]), headers)
+    question = (QUESTION + " ") * 120  # 3,960 characters, ~1,000 word pieces
+    assert len(question) <= app_container.settings.server.max_question_chars
+    response = client.post("/v1/ask", headers=headers, json={"question": question})
+    assert response.status_code == 200, response.text  # the cross-encoder raised: a 500
+    assert response.json()["citations"]
+
+
 def test_a_question_too_long_for_the_model_is_a_4xx(tmp_path: Path) -> None:
     container = fake_container(tmp_path / "data")
     container._generator = FakeGenerator("It keeps passages [1].", context_tokens=300)
