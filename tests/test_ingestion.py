@@ -272,3 +272,55 @@ def test_a_big_file_is_appended_in_slices_and_shows_only_when_whole(
     assert done == sorted(done) and progress[-1] == (outcome.chunks, outcome.chunks)
     passages = container.retriever.retrieve("valve sealed tested", k=100).passages
     assert len({p.chunk.chunk_id for p in passages}) == len(passages) == outcome.chunks
+
+
+def test_rows_of_an_old_version_left_by_a_crash_are_swept_by_the_next_run(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write(tmp_path, "guide.md", GUIDE)
+    container.ingestion.ingest_paths([path], collection="c")
+    write(tmp_path, "guide.md", GUIDE.replace("teal", "crimson"))
+    real_delete = container.tables.delete_chunks_where
+
+    def killed_before_cleanup(versions: list[tuple[str, int, str]]) -> None:
+        if any(op == "<" for _, _, op in versions):
+            raise OSError(5, "killed")
+        real_delete(versions)
+
+    monkeypatch.setattr(container.tables, "delete_chunks_where", killed_before_cleanup)
+    (outcome,) = container.ingestion.ingest_paths([path], collection="c")
+    assert outcome.status == "updated" and outcome.version == 2  # the switch happened
+    assert set(container.tables.read_chunks().column("version").to_pylist()) == {1, 2}
+    monkeypatch.undo()
+    restarted = fake_container(tmp_path / "data")  # data dir of the `container` fixture
+    other = write(tmp_path / "other", "notes.md", "# Notes\n\nUnrelated text about boats.\n")
+    restarted.ingestion.ingest_paths([other], collection="c")
+    versions = restarted.tables.read_chunks().to_pydict()
+    guide = [v for d, v in zip(versions["document_id"], versions["version"], strict=True)
+             if d == outcome.document_id]  # fmt: skip
+    assert guide and set(guide) == {2}
+
+
+def test_a_group_rebases_on_what_another_writer_committed_meanwhile(tmp_path: Path) -> None:
+    """Two processes over one data dir: what one prepared is checked again under the lock."""
+    first, second = fake_container(tmp_path / "data"), fake_container(tmp_path / "data")
+    source = str(tmp_path / "guide.md")
+
+    def prepared(container: Container, text: str) -> object:
+        known = {d.document_id: d for d in container.tables.read_documents()}
+        return container.ingestion._prepare(text.encode(), source, "c", known)
+
+    same = prepared(first, GUIDE)
+    second.ingestion.ingest_bytes(GUIDE.encode(), source=source, collection="c")
+    (outcome,) = first.ingestion._commit([same])  # type: ignore[list-item]
+    assert (outcome.status, outcome.version) == ("unchanged", 1)
+    other = prepared(first, GUIDE.replace("teal", "amber"))
+    second.ingestion.ingest_bytes(
+        GUIDE.replace("teal", "olive").encode(), source=source, collection="c"
+    )
+    (outcome,) = first.ingestion._commit([other])  # type: ignore[list-item]
+    assert (outcome.status, outcome.version) == ("updated", 3)
+    rows = first.tables.read_chunks().select(["chunk_id", "version", "text"]).to_pylist()
+    assert len({r["chunk_id"] for r in rows}) == len(rows)
+    assert {r["version"] for r in rows} == {3}
+    assert "amber" in " ".join(r["text"] for r in rows)

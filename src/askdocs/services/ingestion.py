@@ -6,9 +6,13 @@ document rows (the atomic switch), then one delete of the versions they replace.
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import fnmatch
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +32,8 @@ from askdocs.parse.sandbox import ParseSandbox
 from askdocs.settings import ChunkSettings, ParseSettings
 from askdocs.storage.blobs import LocalBlobStore, StoredBlob, sha256_hex
 from askdocs.storage.tables import DeltaTables
+
+log = logging.getLogger("askdocs.ingest")
 
 PARSER_VERSION = "2"
 _GROUP_CHUNKS = 256
@@ -113,6 +119,7 @@ class IngestionService:
         parser: ParseSandbox | None = None,
     ) -> None:
         self.data_dir = data_dir
+        self._swept = False
         # Without a sandbox, files are parsed in this process (trusted files, unit tests).
         self._parser = parser or ParseSandbox(ParseSettings(processes=0))
         self._answers = answer_cache
@@ -227,6 +234,8 @@ class IngestionService:
     ) -> list[IngestOutcome]:
         known = {d.document_id: d for d in self._tables.read_documents()}
         self._check_model(known.values())
+        if not self._swept:
+            self._sweep(known)
         outcomes: list[IngestOutcome] = []
         group: list[_Prepared] = []
 
@@ -258,6 +267,14 @@ class IngestionService:
         if group:
             flush()
         return outcomes
+
+    def _sweep(self, known: dict[str, DocumentRecord]) -> None:
+        """Once per process: delete rows of versions a crash left behind after the switch."""
+        superseded = self._tables.superseded_chunks({d: r.version for d, r in known.items()})
+        if superseded:
+            log.info("removing chunk rows of %d superseded document version(s)", len(superseded))
+            self._tables.delete_chunks_where(superseded)
+        self._swept = True
 
     def _check_model(self, records: Iterable[DocumentRecord]) -> None:
         for record in records:
@@ -355,9 +372,38 @@ class IngestionService:
     def _commit(
         self, group: list[_Prepared], progress: ChunkProgress | None = None
     ) -> list[IngestOutcome]:
+        # One writer at a time per data dir, across processes (two `askdocs ingest` runs, the
+        # server's workers): each group re-reads the documents it would replace under the lock.
+        with self._writer_lock():
+            settled: list[IngestOutcome] = []
+            pending: list[_Prepared] = []
+            current = {d.document_id: d for d in self._tables.read_documents()}
+            for prepared in group:
+                rebased = _rebase(prepared, current.get(prepared.record.document_id))
+                if isinstance(rebased, IngestOutcome):
+                    settled.append(rebased)
+                else:
+                    pending.append(rebased)
+            return settled + self._write(pending, progress)
+
+    @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with (self.data_dir / "ingest.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _write(
+        self, group: list[_Prepared], progress: ChunkProgress | None = None
+    ) -> list[IngestOutcome]:
+        if not group:
+            return []
         chunks = [c for p in group for c in p.chunks]
+        ids = [p.record.document_id for p in group]
         try:
-            ids = [p.record.document_id for p in group]
             # Rows of a crashed earlier attempt at the same version must not come back to life.
             self._tables.delete_chunks_where(
                 [(d, p.record.version, ">=") for d, p in zip(ids, group, strict=True)]
@@ -370,13 +416,6 @@ class IngestionService:
                 self._tables.append_chunks(part, vectors, self._embedder.model_id)
             self._tables.commit_documents([p.record for p in group])  # the atomic switch
             self._forget_answers([p.record.document_id for p in group if p.status == "updated"])
-            self._tables.delete_chunks_where(
-                [
-                    (d, p.record.version, "<")
-                    for d, p in zip(ids, group, strict=True)
-                    if p.status == "updated"
-                ]
-            )
         except (AskdocsError, OSError) as exc:
             return [
                 IngestOutcome(
@@ -388,12 +427,49 @@ class IngestionService:
                 )
                 for p in group
             ]
+        superseded = [
+            (d, p.record.version, "<")
+            for d, p in zip(ids, group, strict=True)
+            if p.status == "updated"
+        ]
+        try:
+            self._tables.delete_chunks_where(superseded)
+        except (AskdocsError, OSError) as exc:
+            # The new versions are live; the old rows are invisible and the next sweep goes.
+            log.warning("could not remove superseded chunk rows yet: %s", exc)
         return [
             IngestOutcome(
                 p.record.source, p.status, p.record.document_id, p.record.version, len(p.chunks)
             )
             for p in group
         ]
+
+
+def _rebase(prepared: _Prepared, current: DocumentRecord | None) -> _Prepared | IngestOutcome:
+    """``prepared`` against the document's state now: another writer may have committed it
+    since it was read. The same content is then unchanged; other content becomes the version
+    after the one now live."""
+    record = prepared.record
+    if current is None:
+        return prepared if prepared.status == "added" else _as(prepared, record.version, "added")
+    if current.version < record.version:
+        return prepared
+    if current.sha256 == record.sha256 and current.pipeline == record.pipeline:
+        return IngestOutcome(
+            record.source, "unchanged", record.document_id, current.version, current.chunk_count
+        )
+    rebased = _as(prepared, current.version + 1, "updated")
+    rebased.record = dataclasses.replace(rebased.record, created_at=current.created_at)
+    return rebased
+
+
+def _as(prepared: _Prepared, version: int, status: str) -> _Prepared:
+    document_id = prepared.record.document_id
+    chunks = [
+        dataclasses.replace(c, version=version, chunk_id=f"{document_id}-{version}-{c.ordinal}")
+        for c in prepared.chunks
+    ]
+    return _Prepared(dataclasses.replace(prepared.record, version=version), chunks, status)
 
 
 def _offset(progress: ChunkProgress | None, done: int, total: int) -> ChunkProgress | None:

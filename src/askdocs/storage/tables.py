@@ -204,6 +204,22 @@ class DeltaTables:
         predicate = " OR ".join(clauses)
         _retry_commit(lambda: DeltaTable(str(self.chunks_path)).delete(predicate))
 
+    def superseded_chunks(self, live: dict[str, int]) -> list[tuple[str, int, str]]:
+        """(document id, live version, "<") for each document that still has rows of an older
+        version: a process killed between the version switch and the old rows' delete leaves
+        them behind (invisible, since the documents row names the new version)."""
+        table = DeltaTable(str(self.chunks_path)).to_pyarrow_table(
+            columns=["document_id", "version"]
+        )
+        if table.num_rows == 0:
+            return []
+        oldest = table.group_by("document_id").aggregate([("version", "min")]).to_pylist()
+        return [
+            (row["document_id"], live[row["document_id"]], "<")
+            for row in oldest
+            if row["document_id"] in live and row["version_min"] < live[row["document_id"]]
+        ]
+
     def chunk_changes(self, after_version: int, to_version: int) -> pa.Table:
         """Rows inserted or deleted in versions (after_version, to_version], with _change_type."""
         reader = DeltaTable(str(self.chunks_path)).load_cdf(
