@@ -5,7 +5,6 @@ and health routes reveal, loopback-only access without keys, malformed ids, non-
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +13,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
 
 from askdocs.api.app import create_app
 from askdocs.api.routes.files import content_disposition
 from askdocs.api.uploads import UploadedFile
-from askdocs.cli.app import app as cli
 from askdocs.container import Container
 from askdocs.errors import ConfigurationError, GenerationError
 from askdocs.generate.openai_compat import OpenAICompatGenerator
@@ -378,27 +375,3 @@ def test_a_non_ascii_file_name_downloads(client: TestClient, app_container: Cont
     assert content_disposition('a"b\\c\r\nd.md') == (
         "attachment; filename=\"a_b_cd.md\"; filename*=UTF-8''a%22b%5Ccd.md"
     )
-
-
-# -- askdocs info ----------------------------------------------------------------------------
-
-
-def test_info_prints_no_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)  # no askdocs.toml of the checkout
-    env = {
-        "ASKDOCS_DATA_DIR": str(tmp_path / "data"),
-        "ASKDOCS_GENERATE__OPENAI_API_KEY": "sk-live-4242",
-        "ASKDOCS_GENERATE__OPENAI_BASE_URL": "https://gpu:pw-base@llm.internal/v1",
-        "ASKDOCS_CACHE_URL": "redis://:hunter2@127.0.0.1:1/0",  # nothing listens: no cache
-        "ASKDOCS_EVAL__TRACKING_URI": "https://ml.example/?sig=sas-sig-77&sv=2024",
-    }
-    result = CliRunner().invoke(cli, ["info"], env=env)
-    assert result.exit_code == 0, result.output
-    for secret in ("sk-live-4242", "pw-base", "hunter2", "sas-sig-77"):
-        assert secret not in result.output
-    settings = json.loads(result.output[result.output.index("{") :])["settings"]
-    assert settings["generate"]["openai_api_key"] == "***"
-    assert settings["generate"]["openai_base_url"] == "https://gpu:***@llm.internal/v1"
-    assert settings["cache_url"] == "redis://:***@127.0.0.1:1/0"
-    assert settings["eval"]["tracking_uri"] == "https://ml.example/?sig=***&sv=2024"
-    assert settings["generate"]["max_answer_tokens"] == 256  # not a secret for its name

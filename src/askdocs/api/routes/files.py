@@ -70,8 +70,10 @@ def file_payload(record: DocumentRecord | None, job: Job | None) -> dict[str, ob
     return body
 
 
-# Document ids are hex (sha256 of collection and source, cut); job ids are hex too. Anything
-# else names nothing: 404, the same answer as for an id that does not exist.
+# Document ids are hex (sha256 of collection and source, cut). Anything else names nothing:
+# 404, the same answer as for an id that does not exist (the tables refuse it with a 500).
+# Ids stay derivable: every route answers 404 alike for a file in a collection the key may not
+# use and for none at all, so knowing an id reveals nothing.
 _DOCUMENT_ID = re.compile(r"^[0-9a-f]{8,64}$")
 
 
