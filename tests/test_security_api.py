@@ -266,6 +266,17 @@ def test_generator_errors_do_not_leak_its_address_or_body(tmp_path: Path) -> Non
             assert "request id" in message
 
 
+def test_a_job_internal_error_is_not_shown(client: TestClient, app_container: Container) -> None:
+    jobs = app_container.jobs
+    job = jobs.submit(document_id="d" * 24, collection="c", source="a.md", blob="0" * 64, version=1)
+    jobs.fail(job.job_id, "internal error: [Errno 13] /srv/askdocs/blobs/00/secret")
+    headers = bearer(app_container)
+    shown = client.get(f"/v1/jobs/{job.job_id}", headers=headers).json()["error"]
+    assert "/srv" not in shown and job.job_id in shown
+    listed = client.get("/v1/files", headers=headers, params={"status": "failed"}).json()
+    assert "/srv" not in str(listed)
+
+
 def test_metrics_need_an_admin_key(client: TestClient, app_container: Container) -> None:
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers=bearer(app_container, "read")).status_code == 403

@@ -40,10 +40,18 @@ def job_payload(job: Job) -> dict[str, object]:
         "outcome": job.outcome,
         "attempts": job.attempts,
         "progress": {"chunks_done": job.chunks_done, "chunks_total": job.chunks_total},
-        "error": job.error,
+        "error": _public_error(job),
         "created": job.created,
         "updated": job.updated,
     }
+
+
+def _public_error(job: Job) -> str | None:
+    """A job's error as a client may read it: an unexpected failure's text is about the
+    server (paths, internals), so it stays in the log."""
+    if job.error is not None and job.error.startswith("internal error"):
+        return f"internal error; the server log has the details (job {job.job_id})"
+    return job.error
 
 
 def file_payload(record: DocumentRecord | None, job: Job | None) -> dict[str, object]:
@@ -66,7 +74,7 @@ def file_payload(record: DocumentRecord | None, job: Job | None) -> dict[str, ob
     if job is not None:
         body["job"] = job_payload(job)
         if job.state == "failed":
-            body["error"] = job.error
+            body["error"] = _public_error(job)
     return body
 
 
