@@ -82,3 +82,16 @@ def test_a_value_from_elsewhere_in_the_passage_is_not_support() -> None:
     asked = content_words("What is the largest page size SQLite supports?")
     assert supported(claim("The largest page size is 65536 bytes."), page_sizes, asked)
     assert not supported(claim("The largest page size is 4096 bytes."), page_sizes, asked)
+
+
+def test_what_a_sentence_adds_to_the_question_must_be_in_the_passage() -> None:
+    bridge = evidence(
+        "The Askern footbridge crosses the canal. The Askern footbridge is closed every Tuesday "
+        "for inspection.",
+        ["Bridge"],
+    )
+    asked = content_words("On which day is the Askern footbridge closed?")
+    # Four of its five words are the question's; the one it adds is invented.
+    invented = claim("The Askern footbridge is closed on (the day it was opened).")
+    assert not supported(invented, bridge, asked)
+    assert supported(claim("The Askern footbridge is closed every Tuesday."), bridge, asked)

@@ -7,6 +7,7 @@ import os
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +103,19 @@ class LlamaCppGenerator:
 
     def count_tokens(self, text: str) -> int:
         """Count ``text``'s tokens with the model's tokenizer (chat-template markers included)."""
+        return self._vocabulary().count(text)
+
+    @property
+    def special_tokens(self) -> frozenset[str]:
+        """The text of the model's control tokens (``<|im_end|>``, ``<repo_name>``...): the chat
+        template's output is tokenized with them on, so document text must never spell them."""
+        return self._vocabulary().special_pieces
+
+    def _vocabulary(self) -> _Vocabulary:
         with self._vocab_lock:
             if self._vocab is None:
                 self._vocab = _Vocabulary(self.model_path)
-            return self._vocab.count(text)
+            return self._vocab
 
     def stream(
         self, messages: Sequence[Message], *, max_tokens: int, temperature: float
@@ -158,6 +168,17 @@ class _Vocabulary:
         self._llama_cpp = llama_cpp
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self._finalizer = weakref.finalize(self, llama_cpp.llama_model_free, model)
+
+    @cached_property
+    def special_pieces(self) -> frozenset[str]:
+        llama_cpp, vocab = self._llama_cpp, self._vocab
+        wanted = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        pieces = (
+            llama_cpp.llama_vocab_get_text(vocab, token).decode("utf-8", "replace")
+            for token in range(llama_cpp.llama_vocab_n_tokens(vocab))
+            if llama_cpp.llama_vocab_get_attr(vocab, token) & wanted
+        )
+        return frozenset(piece for piece in pieces if len(piece) > 1)
 
     def count(self, text: str) -> int:
         data = text.encode("utf-8")

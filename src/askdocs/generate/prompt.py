@@ -13,7 +13,7 @@ from askdocs.generate.base import Generator, Message
 from askdocs.models import Passage
 
 # Part of every answer-cache key: bump it whenever prompts/answer.txt or the rendering changes.
-PROMPT_VERSION = "answer-v2"
+PROMPT_VERSION = "answer-v3"
 
 # Chat templates wrap each message in role markers (ChatML: "<|im_start|>user\n...<|im_end|>\n")
 # and may add a BOS token; the rendered estimate below covers ChatML, this covers the rest.
@@ -23,6 +23,24 @@ _MIN_TRUNCATED_TOKENS = 24
 _ELLIPSIS = " …"
 
 _SECTION = re.compile(r"^--- (system|user|assistant)\s*$", re.MULTILINE)
+
+# Turn markers of the common chat templates (ChatML's <|im_start|>, Llama 3's <|eot_id|>,
+# DeepSeek's <｜...｜>, Mistral's [INST], Gemma's <start_of_turn>, <s>): a document or question
+# that spells one could forge a system or assistant turn, since the rendered template is
+# tokenized with control tokens on. The generator's own list (``special_tokens``) adds the rest.
+_TURN_MARKERS = re.compile(
+    r"<\|[^|<>\s]{1,40}\|>|<｜[^｜<>]{1,40}｜>|\[/?INST\]|</?s>|<(?:start|end)_of_turn>"
+)
+_BREAK = "\u200b"  # zero-width space: the marker stays readable and stops being a token
+
+
+def defang(text: str, specials: frozenset[str] = frozenset()) -> str:
+    """``text`` with every chat-template marker and control-token spelling broken apart."""
+    text = _TURN_MARKERS.sub(lambda m: m[0][0] + _BREAK + m[0][1:], text)
+    for piece in specials:
+        if piece in text:
+            text = text.replace(piece, piece[0] + _BREAK + piece[1:])
+    return text
 
 
 @cache
@@ -45,10 +63,12 @@ def location_parts(passage: Passage) -> list[str]:
     return where
 
 
-def render_passage(n: int, passage: Passage, text: str | None = None) -> str:
-    """Render ``[n] (source, page or heading) text`` on one line."""
+def render_passage(
+    n: int, passage: Passage, text: str | None = None, specials: frozenset[str] = frozenset()
+) -> str:
+    """Render ``[n] (source, page or heading) text`` on one line, markers defanged."""
     body = " ".join((passage.chunk.text if text is None else text).split())
-    return f"[{n}] ({', '.join(location_parts(passage))}) {body}"
+    return defang(f"[{n}] ({', '.join(location_parts(passage))}) {body}", specials)
 
 
 def _messages(question: str, rendered: Sequence[str]) -> list[Message]:
@@ -75,6 +95,9 @@ def build_messages(
     word boundary. Returns the messages and the passages actually shown, where the passage
     numbered ``[n]`` is ``used[n - 1]``.
     """
+    # Passages, their names and the question are untrusted text: none may spell a marker.
+    specials: frozenset[str] = getattr(generator, "special_tokens", frozenset())
+    question = defang(question, specials)
     budget = generator.context_tokens - max_answer_tokens
     base = _prompt_tokens(_messages(question, []), generator)
     if base > budget:
@@ -89,14 +112,14 @@ def build_messages(
     spent = base
     for passage in passages:
         n = len(used) + 1
-        line = render_passage(n, passage)
+        line = render_passage(n, passage, specials=specials)
         cost = generator.count_tokens(line + "\n\n")
         if spent + cost <= budget:
             rendered.append(line)
             used.append(passage)
             spent += cost
             continue
-        cut = _truncate(n, passage, budget - spent, generator)
+        cut = _truncate(n, passage, budget - spent, generator, specials)
         if cut is not None:
             rendered.append(cut)
             used.append(passage)
@@ -112,20 +135,26 @@ def build_messages(
         last = rendered.pop()
         passage = used.pop()
         room = generator.count_tokens(last) - over
-        cut = _truncate(len(used) + 1, passage, room, generator, within=last)
+        cut = _truncate(len(used) + 1, passage, room, generator, specials, within=last)
         if cut is not None and cut != last:
             rendered.append(cut)
             used.append(passage)
 
 
 def _truncate(
-    n: int, passage: Passage, room: int, generator: Generator, *, within: str | None = None
+    n: int,
+    passage: Passage,
+    room: int,
+    generator: Generator,
+    specials: frozenset[str],
+    *,
+    within: str | None = None,
 ) -> str | None:
     """The longest ``[n]`` line cut at a sentence (else word) boundary that fits ``room``."""
     if room < _MIN_TRUNCATED_TOKENS:
         return None
-    full = render_passage(n, passage)
-    prefix_len = len(render_passage(n, passage, ""))
+    full = render_passage(n, passage, specials=specials)
+    prefix_len = len(render_passage(n, passage, "", specials))
     text = full[prefix_len:]
     if within is not None:
         text = within[prefix_len:].removesuffix(_ELLIPSIS)

@@ -42,6 +42,10 @@ SUPPORTED_SHARE = 0.7
 # passage must be in the window itself: the question's words are given, but the value has to
 # stand next to what the question asks about.
 ANCHOR_SHARE = 0.6
+# ... and at least this share of the claim's words that are not the question's must be in the
+# window: "The footbridge is closed on the day it was opened" asked "On which day is the
+# footbridge closed?" is four fifths the question's words, and its one new word is invented.
+NEW_SHARE = 0.5
 STRICT_SHARE = 0.9
 
 _STOP = frozenset(
@@ -160,6 +164,9 @@ def support(claim: Claim, passage: Evidence, given: frozenset[str] = frozenset()
         if anchors and len(anchors & words) < ANCHOR_SHARE * len(anchors):
             continue  # the value stands away from what the question asks about
         found = words | passage.context
+        new = claim.words - given
+        if new and len(new & found) < NEW_SHARE * len(new):
+            continue  # what the sentence adds to the question is not in the window
         share = len(claim.words & (found | given)) / len(claim.words)
         best = max(best, share)
     return best
