@@ -22,7 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from askdocs.access.keys import Principal
-from askdocs.api import deps, errors
+from askdocs.api import deps, errors, schemas
 from askdocs.api.deps import RateLimiter
 from askdocs.api.guards import RequestGuard, is_loopback
 from askdocs.api.observability import CallbackCollector, Metrics, request_middleware
@@ -139,12 +139,17 @@ def create_app(container: Container, *, warm_up: bool = True, workers: bool = Tr
     )
     _add_cache_metrics(container, metrics)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=None, responses=schemas.ok(schemas.Health))
     async def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=None,
+        responses=schemas.ok(schemas.Health) | {503: {"model": schemas.ErrorBody}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         """Models loaded and the index synced: ready to answer. Why a warm-up failed is
         shown only with an admin key: it can name files and addresses of the server."""
@@ -160,7 +165,12 @@ def create_app(container: Container, *, warm_up: bool = True, workers: bool = Tr
 
     # Metrics count requests, jobs and answers over every collection: an admin key reads them
     # (Prometheus sends one with `authorization: {credentials: ...}` in its scrape config).
-    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=PlainTextResponse,
+        responses={401: {"model": schemas.ErrorBody}, 403: {"model": schemas.ErrorBody}},
+    )
     async def prometheus(caller: Principal = Depends(deps.requires("admin"))) -> PlainTextResponse:  # noqa: B008
         data = await run_in_threadpool(generate_latest, metrics.registry)
         return PlainTextResponse(data.decode(), media_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from askdocs.access.keys import Principal
-from askdocs.api import deps
+from askdocs.api import deps, schemas
 from askdocs.api.errors import client_message, error_body, status_of
 from askdocs.api.observability import Metrics
 from askdocs.api.threads import AnswerThreads
@@ -22,7 +22,7 @@ from askdocs.services.answering import AskOptions, answer_payload, passage_paylo
 from askdocs.services.chat import ChatTurn, standalone_question
 from askdocs.settings import ServerSettings
 
-router = APIRouter(prefix="/v1", tags=["answers"])
+router = APIRouter(prefix="/v1", tags=["answers"], responses=schemas.ERRORS)
 
 ContainerDep = Annotated[Container, Depends(deps.container)]
 MetricsDep = Annotated[Metrics, Depends(deps.metrics)]
@@ -183,7 +183,7 @@ def final_answer(events: Iterator[str | Answer]) -> Answer:
     return result
 
 
-@router.post("/ask", response_model=None)
+@router.post("/ask", response_model=None, responses=schemas.ok(schemas.AnswerOut, stream=True))
 async def ask(
     body: AskRequest,
     c: ContainerDep,
@@ -201,7 +201,7 @@ async def ask(
     return JSONResponse(answer_payload(await threads.run(final_answer, events)))
 
 
-@router.post("/chat", response_model=None)
+@router.post("/chat", response_model=None, responses=schemas.ok(schemas.ChatAnswerOut, stream=True))
 async def chat(
     body: ChatRequest,
     c: ContainerDep,
@@ -220,7 +220,9 @@ async def chat(
     return JSONResponse(answer_payload(await threads.run(final_answer, events)) | extra)
 
 
-@router.get("/passages/{chunk_id}")
+@router.get(
+    "/passages/{chunk_id}", response_model=None, responses=schemas.ok(schemas.PassageContext)
+)
 def passage(
     chunk_id: str, c: ContainerDep, caller: Principal = deps.Reader, neighbours: int = 1
 ) -> dict[str, object]:

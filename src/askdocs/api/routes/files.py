@@ -6,7 +6,7 @@ import dataclasses
 import re
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from askdocs.access.keys import Principal
-from askdocs.api import deps
+from askdocs.api import deps, schemas
 from askdocs.api.errors import ApiError
 from askdocs.api.uploads import UploadedFile, UploadLimits, receive_upload
 from askdocs.container import Container
@@ -24,7 +24,7 @@ from askdocs.models import DocumentRecord
 from askdocs.parse import detect_media_type
 from askdocs.services.ingestion import document_id_for
 
-router = APIRouter(prefix="/v1", tags=["files"])
+router = APIRouter(prefix="/v1", tags=["files"], responses=schemas.ERRORS)
 
 ContainerDep = Annotated[Container, Depends(deps.container)]
 
@@ -82,6 +82,16 @@ def file_payload(record: DocumentRecord | None, job: Job | None) -> dict[str, ob
 # 404, the same answer as for an id that does not exist (the tables refuse it with a 500).
 # Ids stay derivable: every route answers 404 alike for a file in a collection the key may not
 # use and for none at all, so knowing an id reveals nothing.
+# The original bytes, in whatever media type the file has; 304 when If-None-Match matches.
+_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the file's bytes",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    304: {"description": "not modified (ETag)"},
+}
+# Far past any real listing, and inside SQLite's 64-bit integers (a larger offset was a 500).
+MAX_OFFSET = 10_000_000
 _DOCUMENT_ID = re.compile(r"^[0-9a-f]{8,64}$")
 
 
@@ -149,7 +159,12 @@ def _submit(
     }
 
 
-@router.post("/files", status_code=202)
+@router.post(
+    "/files",
+    status_code=202,
+    responses={202: {"model": schemas.UploadOut}},
+    openapi_extra=schemas.upload_body(many=True),
+)
 async def upload_files(
     request: Request, c: ContainerDep, caller: Principal = deps.Writer
 ) -> JSONResponse:
@@ -169,7 +184,7 @@ async def upload_files(
     return JSONResponse({"files": accepted}, status_code=202)
 
 
-@router.get("/files")
+@router.get("/files", response_model=None, responses=schemas.ok(schemas.FileList))
 def list_files(
     c: ContainerDep,
     caller: Principal = deps.Reader,
@@ -177,7 +192,7 @@ def list_files(
     status: str | None = Query(None, pattern="^(ready|processing|failed)$"),
     q: str | None = Query(None, description="substring of the source path"),
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, object]:
     scope = caller.visible([collection] if collection else [])
     records = {
@@ -209,7 +224,7 @@ def list_files(
     return {"files": items[offset : offset + limit], "total": len(items)}
 
 
-@router.get("/files/{document_id}")
+@router.get("/files/{document_id}", response_model=None, responses=schemas.ok(schemas.FileOut))
 def get_file(
     c: ContainerDep, document_id: str, caller: Principal = deps.Reader
 ) -> dict[str, object]:
@@ -230,7 +245,7 @@ def get_file(
     return body
 
 
-@router.get("/files/{document_id}/content")
+@router.get("/files/{document_id}/content", response_model=None, responses=_CONTENT)
 def get_content(
     request: Request, c: ContainerDep, document_id: str, caller: Principal = deps.Reader
 ) -> Response:
@@ -246,7 +261,12 @@ def get_content(
     return Response(c.blobs.get(record.sha256), media_type=record.media_type, headers=headers)
 
 
-@router.put("/files/{document_id}", status_code=202)
+@router.put(
+    "/files/{document_id}",
+    status_code=202,
+    responses={202: {"model": schemas.Accepted}},
+    openapi_extra=schemas.upload_body(many=False),
+)
 async def replace_file(
     request: Request, c: ContainerDep, document_id: str, caller: Principal = deps.Writer
 ) -> JSONResponse:
@@ -262,7 +282,7 @@ async def replace_file(
     return JSONResponse(accepted[0], status_code=202)
 
 
-@router.delete("/files/{document_id}")
+@router.delete("/files/{document_id}", response_model=None, responses=schemas.ok(schemas.Deleted))
 def delete_file(
     c: ContainerDep, document_id: str, caller: Principal = deps.Writer
 ) -> dict[str, object]:
@@ -284,13 +304,13 @@ def delete_file(
     return {"deleted": document_id, "version": record.version, "cancelled_jobs": cancelled}
 
 
-@router.get("/jobs")
+@router.get("/jobs", response_model=None, responses=schemas.ok(schemas.JobList))
 def list_jobs(
     c: ContainerDep,
     caller: Principal = deps.Reader,
     state: str | None = None,
     limit: int = Query(50, ge=1, le=500),
-    offset: int = Query(0, ge=0),
+    offset: int = Query(0, ge=0, le=MAX_OFFSET),
 ) -> dict[str, object]:
     if state is not None and state not in STATES:
         raise ApiError("invalid_request", f"state must be one of {', '.join(STATES)}")
@@ -298,7 +318,7 @@ def list_jobs(
     return {"jobs": [job_payload(j) for j in jobs], "counts": _job_counts(c, caller.collections)}
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id}", response_model=None, responses=schemas.ok(schemas.JobOut))
 def get_job(c: ContainerDep, job_id: str, caller: Principal = deps.Reader) -> dict[str, object]:
     job = c.jobs.get(job_id)
     if job is None or not caller.allows(job.collection):

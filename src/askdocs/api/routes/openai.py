@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from askdocs.access.keys import Principal
-from askdocs.api import deps
+from askdocs.api import deps, schemas
 from askdocs.api.errors import client_message, error_body
 from askdocs.api.observability import Metrics
 from askdocs.api.routes.answers import (
@@ -31,7 +31,7 @@ from askdocs.models import Answer
 from askdocs.services.answering import answer_payload
 from askdocs.services.chat import ChatTurn
 
-router = APIRouter(prefix="/v1", tags=["openai"])
+router = APIRouter(prefix="/v1", tags=["openai"], responses=schemas.ERRORS)
 
 ContainerDep = Annotated[Container, Depends(deps.container)]
 MetricsDep = Annotated[Metrics, Depends(deps.metrics)]
@@ -86,7 +86,7 @@ def extra_field(answer: Answer, question: str) -> dict[str, object]:
     }
 
 
-@router.get("/models")
+@router.get("/models", response_model=None, responses=schemas.ok(schemas.ModelList))
 def models(c: ContainerDep, caller: Principal = deps.Reader) -> dict[str, object]:
     return {
         "object": "list",
@@ -94,7 +94,11 @@ def models(c: ContainerDep, caller: Principal = deps.Reader) -> dict[str, object
     }
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post(
+    "/chat/completions",
+    response_model=None,
+    responses=schemas.ok(schemas.ChatCompletion, stream=True),
+)
 async def chat_completions(
     body: CompletionRequest,
     c: ContainerDep,
