@@ -261,7 +261,7 @@ def test_a_big_file_is_appended_in_slices_and_shows_only_when_whole(
     monkeypatch.setattr(container.tables, "append_chunks", append)
     progress: list[tuple[int, int]] = []
     (outcome,) = container.ingestion._ingest(
-        [(str(path), path.read_bytes)],
+        [(str(path), path.read_bytes, None)],
         collection="c",
         chunk_progress=lambda done, total: progress.append((done, total)),
     )

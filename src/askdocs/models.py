@@ -108,3 +108,6 @@ class DocumentRecord:
     embed_model: str
     created_at: str
     updated_at: str
+    # The principals that may see it (user:alice, group:eng); empty: everyone who may use
+    # its collection.
+    access: tuple[str, ...] = ()

@@ -34,13 +34,22 @@ async def answer_threads(request: Request) -> AnswerThreads:
     return found
 
 
-def authenticate(app_container: Container, authorization: str) -> Principal:
-    """The caller of a request with this Authorization header (anyone, with auth off)."""
+# A front end that authenticates its own users names, with an admin key, whom it asks for.
+PRINCIPAL_HEADER = "x-askdocs-principal"
+
+
+def authenticate(
+    app_container: Container, authorization: str, acting_for: str | None = None
+) -> Principal:
+    """The caller of a request with this Authorization header (anyone, with auth off), acting
+    for the principals of the X-Askdocs-Principal header when it has one (admin keys only)."""
     if not app_container.settings.server.auth:
-        return ANONYMOUS_ADMIN
-    scheme, _, token = authorization.partition(" ")
-    secret = token.strip() if scheme.lower() == "bearer" else None
-    return app_container.keys.verify(secret)
+        caller = ANONYMOUS_ADMIN
+    else:
+        scheme, _, token = authorization.partition(" ")
+        secret = token.strip() if scheme.lower() == "bearer" else None
+        caller = app_container.keys.verify(secret)
+    return caller if acting_for is None else caller.acting_for(acting_for)
 
 
 async def principal(request: Request) -> Principal:
@@ -50,7 +59,11 @@ async def principal(request: Request) -> Principal:
     if checked is not None:
         return checked
     app_container: Container = request.app.state.container
-    caller = authenticate(app_container, request.headers.get("authorization", ""))
+    caller = authenticate(
+        app_container,
+        request.headers.get("authorization", ""),
+        request.headers.get(PRINCIPAL_HEADER),
+    )
     limiter: RateLimiter = request.app.state.rate_limiter
     limiter.check(caller.key_id)
     request.state.principal = caller

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from askdocs.access.keys import Principal
-from askdocs.api.deps import RateLimiter, authenticate
+from askdocs.api.deps import PRINCIPAL_HEADER, RateLimiter, authenticate
 from askdocs.api.errors import error_body, error_response
 from askdocs.container import Container
 from askdocs.errors import AskdocsError
@@ -105,7 +105,9 @@ class RequestGuard:
         await self._call_limited(scope, receive, send, limit, setting)
 
     def _check_key(self, headers: Headers) -> Principal:
-        caller = authenticate(self.container, headers.get("authorization", ""))
+        caller = authenticate(
+            self.container, headers.get("authorization", ""), headers.get(PRINCIPAL_HEADER)
+        )
         self.rate_limiter.check(caller.key_id)
         return caller
 

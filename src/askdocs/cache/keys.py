@@ -16,12 +16,22 @@ def normalise_question(question: str) -> str:
     return re.sub(r"\s+", " ", question.strip().lower()).rstrip(" ?!.")
 
 
-def scope_digest(collections: Sequence[str], access: str, settings: Mapping[str, object]) -> str:
+def scope_digest(
+    collections: Sequence[str],
+    access: str,
+    settings: Mapping[str, object],
+    principals: Sequence[str] | None = None,
+) -> str:
     """Who may see an answer and what shaped it: the collections asked, the caller's access
-    digest, and every setting that changes an answer (models, prompt version, k, ...). Two
-    requests share cached answers, exact or semantic, only within one scope digest."""
+    digest, the principals it acts for (None: every document), and every setting that changes
+    an answer (models, prompt version, k, ...). Two requests share cached answers, exact or
+    semantic, only within one scope digest: callers acting for other principals never do."""
+    acting = None if principals is None else sorted(set(principals))
     material = json.dumps(
-        [sorted(set(collections)), access, dict(settings)], sort_keys=True, default=str
+        [sorted(set(collections)), access, dict(settings)]
+        + ([] if acting is None else [{"principals": acting}]),
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 

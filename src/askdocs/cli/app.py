@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
+from askdocs.access.principals import parse_principals
 from askdocs.cli import cache as cache_commands
 from askdocs.cli import evaluate as evaluate_commands
 from askdocs.cli import finetune as finetune_commands
@@ -34,6 +35,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+# A file's access list sits next to it: report.pdf.access.
+ACCESS_SUFFIX = ".access"
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -57,13 +60,22 @@ def ingest(
     collection: Annotated[str | None, typer.Option(help="Collection to add to.")] = None,
     include: Annotated[list[str] | None, typer.Option(help="Only names/paths matching.")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Skip names/paths matching.")] = None,
+    access: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Principals that may see the files, e.g. user:alice or group:eng (repeatable; "
+            "'' alone: everyone). A file's sidecar NAME.access overrides it; without either, a "
+            "file keeps its access list (a new one: everyone)."
+        ),
+    ] = None,
 ) -> None:
     """Add or update files; unchanged files are skipped. Exits 1 if any file failed."""
     container = _container()
     collection = collection or container.settings.collection
-    files, missing = container.ingestion.find_files(
+    found, missing = container.ingestion.find_files(
         paths, include=include or (), exclude=exclude or ()
     )
+    files, lists = access_lists(found, access)
     started = time.perf_counter()
     chunks_done = 0
     with Progress(
@@ -85,11 +97,30 @@ def ingest(
             bar.update(task, advance=1, chunks=chunks_done, rate=rate)
 
         outcomes = missing + container.ingestion.ingest_files(
-            files, collection=collection, progress=progress
+            files, collection=collection, progress=progress, access=lists
         )
     _print_summary(outcomes, time.perf_counter() - started)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
+
+
+def access_lists(
+    found: list[Path], given: list[str] | None
+) -> tuple[list[Path], dict[Path, tuple[str, ...]]]:
+    """The files to ingest (sidecars left out) and the access list of each that has one: its
+    sidecar ``NAME.access`` (principals, comma or line separated; an empty file: everyone),
+    else ``--access`` for the run."""
+    run = parse_principals(given) if given is not None else None
+    sidecars = {p for p in found if p.name.endswith(ACCESS_SUFFIX)}
+    files = [p for p in found if p not in sidecars]
+    lists: dict[Path, tuple[str, ...]] = {}
+    for path in files:
+        sidecar = path.with_name(path.name + ACCESS_SUFFIX)
+        if sidecar in sidecars or sidecar.is_file():
+            lists[path] = parse_principals(sidecar.read_text(encoding="utf-8"))
+        elif run is not None:
+            lists[path] = run
+    return files, lists
 
 
 def _print_summary(outcomes: list[IngestOutcome], seconds: float) -> None:

@@ -84,6 +84,15 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
         collection: Annotated[
             list[str] | None, typer.Option(help="limit to this collection (repeatable)")
         ] = None,
+        principal: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="act for this principal, e.g. user:alice or group:eng (repeatable): the "
+                "key sees documents open to everyone and those whose access list names one of "
+                "its principals; without any, a read or write key sees only documents open to "
+                "everyone, an admin key every document"
+            ),
+        ] = None,
         replace: Annotated[
             bool, typer.Option(help="revoke live keys with the same name first")
         ] = False,
@@ -95,7 +104,7 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
             for key in store.all():
                 if key.name == name and key.revoked is None:
                     store.revoke(key.key_id)
-        secret, info = store.create(name, scope, collection or [])
+        secret, info = store.create(name, scope, collection or [], principal or [])
         if quiet:
             out.print(secret)
             return
@@ -115,6 +124,7 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
                             "name": k.name,
                             "scope": k.scope,
                             "collections": list(k.collections),
+                            "principals": list(k.principals),
                             "revoked": k.revoked is not None,
                         }
                         for k in keys
@@ -122,13 +132,16 @@ def register(app: typer.Typer, container: Callable[[], Container]) -> None:
                 )
             )
             return
-        table = Table("id", "name", "scope", "collections", "created", "last used", "revoked")
+        table = Table(
+            "id", "name", "scope", "collections", "principals", "created", "last used", "revoked"
+        )
         for k in keys:
             table.add_row(
                 k.key_id,
                 k.name,
                 k.scope,
                 ", ".join(k.collections) or "all",
+                ", ".join(k.principals) or ("all documents" if k.scope == "admin" else "-"),
                 _when(k.created),
                 _when(k.last_used),
                 _when(k.revoked),

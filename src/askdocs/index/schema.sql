@@ -1,7 +1,9 @@
 -- The derived passage index: a replica of the live chunks, rebuildable from Delta at any time.
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- access: the document's access list as a JSON array (empty: everyone).
 CREATE TABLE IF NOT EXISTS docs (
-  document_id TEXT PRIMARY KEY, version INTEGER NOT NULL, collection TEXT NOT NULL
+  document_id TEXT PRIMARY KEY, version INTEGER NOT NULL, collection TEXT NOT NULL,
+  access TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS passages (
   rowid INTEGER PRIMARY KEY,

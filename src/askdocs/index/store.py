@@ -1,5 +1,8 @@
 """The passage index: SQLite (rows + FTS5 keyword index) shared by processes, plus an in-memory
 vector matrix per process. Both are caught up from the Delta tables by version.
+
+Every search takes the collections and the principals a caller acts for (None: no document
+access filter), checked against the in-memory mask of live rows.
 """
 
 from __future__ import annotations
@@ -61,8 +64,19 @@ class PassageIndex:
         self._lock = threading.RLock()
         self._vectors = VectorMatrix(dimension, ann_threshold=ann_threshold)
         self._db().executescript(_SCHEMA)
+        self._add_access_column()
         self._seen = (-2, -2)  # (documents, chunks) versions this process has loaded
         self._term_counts: dict[str, int] = {}
+
+    def _add_access_column(self) -> None:
+        """An index built before document access lists: add the column, and read the documents
+        table again so every document gets its list."""
+        columns = {row[1] for row in self._db().execute("PRAGMA table_info(docs)")}
+        if "access" in columns:
+            return
+        with self._write() as db:
+            db.execute("ALTER TABLE docs ADD COLUMN access TEXT NOT NULL DEFAULT '[]'")
+            self._set_meta(db, "documents_version", -1)
 
     # -- connections ------------------------------------------------------------------------
 
@@ -201,22 +215,25 @@ class PassageIndex:
 
     def _apply_documents(self, db: sqlite3.Connection, version: int) -> int:
         current = {
-            r.document_id: (r.version, r.collection) for r in self._tables.read_documents(version)
+            r.document_id: (r.version, r.collection, json.dumps(sorted(r.access)))
+            for r in self._tables.read_documents(version)
         }
         known = {
-            doc: (ver, col)
-            for doc, ver, col in db.execute("SELECT document_id, version, collection FROM docs")
+            doc: (ver, col, access)
+            for doc, ver, col, access in db.execute(
+                "SELECT document_id, version, collection, access FROM docs"
+            )
         }
         changed = [
             doc for doc in current.keys() | known.keys() if current.get(doc) != known.get(doc)
         ]
         for doc in changed:
             if doc in current:
-                ver, col = current[doc]
+                ver, col, access = current[doc]
                 db.execute(
-                    "INSERT OR REPLACE INTO docs (document_id, version, collection)"
-                    " VALUES (?, ?, ?)",
-                    (doc, ver, col),
+                    "INSERT OR REPLACE INTO docs (document_id, version, collection, access)"
+                    " VALUES (?, ?, ?, ?)",
+                    (doc, ver, col, access),
                 )
                 db.execute(
                     "UPDATE passages SET live = (version = ?) WHERE document_id = ?", (ver, doc)
@@ -275,8 +292,11 @@ class PassageIndex:
         n: int,
         *,
         length_prior: float = 0.0,
+        principals: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
-        return self._vectors.search(query, collections, n, length_prior=length_prior)
+        return self._vectors.search(
+            query, collections, n, length_prior=length_prior, principals=principals
+        )
 
     def dense_scores(self, query: npt.NDArray[np.float32], rowids: Sequence[int]) -> list[float]:
         return self._vectors.scores(query, rowids)
@@ -295,7 +315,12 @@ class PassageIndex:
         )
 
     def keyword(
-        self, terms: Sequence[str], collections: Sequence[str] | None, n: int
+        self,
+        terms: Sequence[str],
+        collections: Sequence[str] | None,
+        n: int,
+        *,
+        principals: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
         """BM25 over heading + text; ``terms`` are OR-ed. Higher score is better.
 
@@ -318,14 +343,21 @@ class PassageIndex:
                 )
                 .fetchall()
             )
-            allowed = self._vectors.allowed([int(r) for r, _ in rows], collections)
+            allowed = self._vectors.allowed([int(r) for r, _ in rows], collections, principals)
             hits = [(int(r), float(s)) for (r, s), ok in zip(rows, allowed, strict=True) if ok]
             if len(hits) >= n or len(rows) < limit:
                 return hits[:n]
             limit *= 4
 
-    def mentions(self, name: str, collections: Sequence[str] | None) -> bool:
-        """Whether a live passage (in ``collections``, when given) contains ``name`` as written,
+    def mentions(
+        self,
+        name: str,
+        collections: Sequence[str] | None,
+        *,
+        principals: Sequence[str] | None = None,
+    ) -> bool:
+        """Whether a live passage (in ``collections``, when given, and visible to
+        ``principals``, when not None) contains ``name`` as written,
         case aside (any white space between its words), as a whole word: not inside a longer
         name (``lock_timeout`` is not ``SQLITE_FCNTL_LOCK_TIMEOUT``, Rust is not "trust").
         FTS5 finds the passages holding its words in order, then their text is checked."""
@@ -348,7 +380,7 @@ class PassageIndex:
                 .fetchall()
             )
             found = [int(r) for r, text, heading in rows if pattern.search(text + "\n" + heading)]
-            if any(self._vectors.allowed(found, collections)):
+            if any(self._vectors.allowed(found, collections, principals)):
                 return True
             if len(rows) < page:
                 return False
@@ -407,6 +439,17 @@ class PassageIndex:
             )
             for r in rows
         }  # fmt: skip
+
+    def document_access(self, document_ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The access lists of the live documents among ``document_ids`` (others are absent)."""
+        if not document_ids:
+            return {}
+        rows = self._db().execute(
+            "SELECT document_id, access FROM docs"
+            f" WHERE document_id IN ({','.join('?' * len(document_ids))})",
+            list(document_ids),
+        )
+        return {str(r[0]): tuple(json.loads(r[1])) for r in rows}
 
     def passage_context(self, chunk_id: str, neighbours: int = 1) -> list[Chunk]:
         """A live passage with up to ``neighbours`` passages either side, in document order;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 
@@ -10,12 +11,15 @@ import numpy.typing as npt
 
 from askdocs.index.ann import IvfIndex
 
+# The access list of a row without a document: no principal is the empty string.
+_NOBODY = frozenset({""})
 # Rows summed at once when building document centroids (~25 MB of float32 at 384 dimensions).
 _CENTROID_BLOCK = 16_384
 
 
 class VectorMatrix:
-    """Rows appended in rowid order; live rows and their collections are re-read on refresh.
+    """Rows appended in rowid order; live rows, their collections and their documents' access
+    lists are re-read on refresh.
 
     Past ``ann_threshold`` live rows, searches go through an IVF index built on first use.
     """
@@ -32,6 +36,10 @@ class VectorMatrix:
         self._live = np.zeros(0, dtype=bool)
         self._collection = np.zeros(0, dtype=np.int32)
         self._codes: dict[str, int] = {}
+        # Row -> its document's access list, as a code into ``_lists`` (-1: not live).
+        self._access = np.zeros(0, dtype=np.int32)
+        self._lists: dict[str, int] = {}
+        self._list_members: list[frozenset[str]] = []
         self._penalty = np.zeros(0, dtype=np.float32)  # log(1 + passages in the document)
         self._document = np.full(0, -1, dtype=np.int64)  # row -> its document's centroid
         # (the row -> document array they were built for, document centroids), on first use
@@ -51,10 +59,12 @@ class VectorMatrix:
         if new:
             self._append(new)
         live_rows = db.execute(
-            "SELECT rowid, collection, document_id FROM passages WHERE live = 1"
+            "SELECT p.rowid, p.collection, p.document_id, d.access FROM passages p"
+            " LEFT JOIN docs d ON d.document_id = p.document_id WHERE p.live = 1"
         ).fetchall()
         live = np.zeros(self._n, dtype=bool)
         collection = np.full(self._n, -1, dtype=np.int32)
+        access = np.full(self._n, -1, dtype=np.int32)
         document = np.full(self._n, -1, dtype=np.int64)
         penalty = np.zeros(self._n, dtype=np.float32)
         if live_rows:
@@ -62,10 +72,11 @@ class VectorMatrix:
             pos = np.searchsorted(self._rowids[: self._n], ids)
             live[pos] = True
             collection[pos] = [self._codes.setdefault(r[1], len(self._codes)) for r in live_rows]
+            access[pos] = [self._list_code(r[3]) for r in live_rows]
             documents: dict[str, int] = {}
             document[pos] = [documents.setdefault(r[2], len(documents)) for r in live_rows]
             penalty[pos] = np.log1p(np.bincount(document[pos])[document[pos]])
-        self._live, self._collection = live, collection
+        self._live, self._collection, self._access = live, collection, access
         self._penalty, self._document = penalty, document
         # Rows deleted from the index stay in memory until they are a third of it.
         if self._n > 1000 and live.sum() < self._n * 2 / 3:
@@ -87,20 +98,49 @@ class VectorMatrix:
             self._ann.add(self._matrix[self._n : need], self._rowids[self._n : need])
         self._n = need
 
-    def _mask(self, collections: Sequence[str] | None) -> npt.NDArray[np.bool_]:
-        if not collections:
-            return self._live
-        codes = [self._codes[c] for c in collections if c in self._codes]
-        return self._live & np.isin(self._collection, codes)
+    def _list_code(self, access: str | None) -> int:
+        """The code of an access list (JSON text, as the index stores it). A row whose
+        document has no row yet (None) is visible to no one who acts for principals."""
+        key = "null" if access is None else access
+        code = self._lists.get(key)
+        if code is None:
+            code = self._lists[key] = len(self._list_members)
+            members = frozenset(json.loads(access)) if access is not None else _NOBODY
+            self._list_members.append(members)
+        return code
 
-    def allowed(self, rowids: Sequence[int], collections: Sequence[str] | None) -> list[bool]:
-        """Whether each row is live (and in one of ``collections``, when given)."""
+    def _mask(
+        self, collections: Sequence[str] | None, principals: Sequence[str] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        mask = self._live
+        if collections:
+            codes = [self._codes[c] for c in collections if c in self._codes]
+            mask = mask & np.isin(self._collection, codes)
+        if principals is not None:
+            # One flag per distinct access list (few), then one gather over the rows.
+            acting = frozenset(principals)
+            members = self._list_members
+            visible = np.fromiter(
+                (not m or not m.isdisjoint(acting) for m in members), bool, count=len(members)
+            )
+            access = self._access
+            mask = mask & np.append(visible, False)[access]  # -1 (not live) reads False
+        return mask
+
+    def allowed(
+        self,
+        rowids: Sequence[int],
+        collections: Sequence[str] | None,
+        principals: Sequence[str] | None = None,
+    ) -> list[bool]:
+        """Whether each row is live (and in one of ``collections``, when given, and visible to
+        ``principals``, when not None)."""
         if not rowids or not self._n:
             return [False] * len(rowids)
         ids = np.asarray(rowids, dtype=np.int64)
         pos = np.minimum(np.searchsorted(self._rowids[: self._n], ids), self._n - 1)
         found = self._rowids[pos] == ids
-        return [bool(b) for b in found & self._mask(collections)[pos]]
+        return [bool(b) for b in found & self._mask(collections, principals)[pos]]
 
     def search(
         self,
@@ -109,6 +149,7 @@ class VectorMatrix:
         n: int,
         *,
         length_prior: float = 0.0,
+        principals: Sequence[str] | None = None,
     ) -> list[tuple[int, float]]:
         """The ``n`` best rows with their cosine, best first. With ``length_prior``, rows are
         chosen by cosine minus ``length_prior * log(1 + passages in their document)``, so short
@@ -116,7 +157,7 @@ class VectorMatrix:
         plain cosine is always kept (abstention reads it)."""
         if not self._n:
             return []
-        mask = self._mask(collections)
+        mask = self._mask(collections, principals)
         if int(mask.sum()) > self.ann_threshold:
             found = self._search_ann(query, mask, n, length_prior)
             if found is not None:

@@ -8,6 +8,7 @@ the second run finds the document unchanged.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS jobs (
   lease_until REAL,
   not_before REAL NOT NULL DEFAULT 0,
   created REAL NOT NULL,
-  updated REAL NOT NULL
+  updated REAL NOT NULL,
+  access TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, not_before, created);
 CREATE INDEX IF NOT EXISTS jobs_document ON jobs (document_id, created);
@@ -46,7 +48,7 @@ CREATE INDEX IF NOT EXISTS jobs_document ON jobs (document_id, created);
 
 _COLUMNS = (
     "id, document_id, collection, source, blob, version, state, attempts, chunks_done,"
-    " chunks_total, error, outcome, created, updated"
+    " chunks_total, error, outcome, created, updated, access"
 )
 
 
@@ -66,6 +68,8 @@ class Job:
     outcome: str | None  # added | updated | unchanged, once succeeded
     created: float
     updated: float
+    # The access list the file gets (and who may see the job); empty: everyone.
+    access: tuple[str, ...] = ()
 
 
 def owner_id() -> str:
@@ -79,18 +83,31 @@ class JobStore:
     def __init__(self, path: Path, *, lease_seconds: float = LEASE_SECONDS) -> None:
         self._db = ThreadLocalSqlite(path)
         self._db().executescript(_SCHEMA)
+        columns = {row[1] for row in self._db().execute("PRAGMA table_info(jobs)")}
+        if "access" not in columns:  # a queue from before document access lists
+            self._db().execute("ALTER TABLE jobs ADD COLUMN access TEXT NOT NULL DEFAULT '[]'")
         self._lease = lease_seconds
 
     def submit(
-        self, *, document_id: str, collection: str, source: str, blob: str, version: int
+        self,
+        *,
+        document_id: str,
+        collection: str,
+        source: str,
+        blob: str,
+        version: int,
+        access: tuple[str, ...] = (),
     ) -> Job:
         now = time.time()
         job_id = uuid.uuid4().hex[:16]
         self._db().execute(
             "INSERT INTO jobs (id, document_id, collection, source, blob, version, state,"
-            " created, updated) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
-            (job_id, document_id, collection, source, blob, version, now, now),
-        )
+            " created, updated, access) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+            (
+                job_id, document_id, collection, source, blob, version, now, now,
+                json.dumps(sorted(set(access))),
+            ),
+        )  # fmt: skip
         job = self.get(job_id)
         assert job is not None
         return job
@@ -157,6 +174,13 @@ class JobStore:
         )
         return cursor.rowcount
 
+    def set_access(self, document_id: str, access: tuple[str, ...]) -> None:
+        """A file's jobs show its name: they follow the access list it was last given."""
+        self._db().execute(
+            "UPDATE jobs SET access = ? WHERE document_id = ?",
+            (json.dumps(sorted(set(access))), document_id),
+        )
+
     def fail(self, job_id: str, error: str) -> None:
         self._db().execute(
             "UPDATE jobs SET state = 'failed', error = ?, owner = NULL, lease_until = NULL,"
@@ -219,10 +243,13 @@ class JobStore:
         state: str | None = None,
         document_id: str | None = None,
         collections: tuple[str, ...] = (),
+        principals: tuple[str, ...] | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> list[Job]:
-        where, params = _filters(state, document_id, collections)
+        """Jobs newest first; with ``principals``, only those whose access list is empty or
+        names one of them (None: every job)."""
+        where, params = _filters(state, document_id, collections, principals)
         rows = self._db().execute(
             f"SELECT {_COLUMNS} FROM jobs {where} ORDER BY created DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
@@ -244,7 +271,10 @@ class JobStore:
 
 
 def _filters(
-    state: str | None, document_id: str | None, collections: tuple[str, ...]
+    state: str | None,
+    document_id: str | None,
+    collections: tuple[str, ...],
+    principals: tuple[str, ...] | None = None,
 ) -> tuple[str, list[object]]:
     clauses: list[str] = []
     params: list[object] = []
@@ -257,6 +287,15 @@ def _filters(
     if collections:
         clauses.append(f"collection IN ({','.join('?' * len(collections))})")
         params.extend(collections)
+    if principals is not None:
+        marks = ",".join("?" * len(principals))
+        named = (
+            f" OR EXISTS (SELECT 1 FROM json_each(access) WHERE value IN ({marks}))"
+            if principals
+            else ""
+        )
+        clauses.append(f"(access = '[]'{named})")
+        params.extend(principals)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
@@ -269,7 +308,8 @@ def _gave_up(attempts: int) -> str:
 
 
 def _job(row: tuple[object, ...]) -> Job:
-    return Job(*row)  # type: ignore[arg-type]
+    *fields, access = row
+    return Job(*fields, access=tuple(json.loads(str(access))))  # type: ignore[arg-type, misc]
 
 
 def _alive(pid: int) -> bool:

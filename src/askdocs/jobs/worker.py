@@ -126,6 +126,7 @@ class JobRunner:
                 collection=job.collection,
                 chunk_progress=progress,
                 cancelled=cancelled,
+                access=job.access,
             )
         except (JobInterrupted, JobCancelled, ParseCancelled):
             if self._stop.is_set():

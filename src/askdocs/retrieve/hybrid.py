@@ -178,7 +178,10 @@ class HybridRetriever:
         k: int | None = None,
         fusion: str | None = None,
         rerank: bool | None = None,
+        principals: Sequence[str] | None = None,
     ) -> Retrieval:
+        """Passages of ``collections`` (None: all) that ``principals`` may see (None: every
+        document; see access/principals.py), best first."""
         k = k or self._settings.k
         fusion = fusion or self._settings.fusion
         rerank = self._settings.rerank if rerank is None else rerank
@@ -199,12 +202,14 @@ class HybridRetriever:
         # are not crowded out of them by long ones before it is applied.
         prior = self._settings.length_prior if fusion in ("dense", "weighted") else 0.0
         dense = (
-            self._index.dense(query, collections, n, length_prior=prior)
+            self._index.dense(query, collections, n, length_prior=prior, principals=principals)
             if fusion != "keyword"
             else []
         )
         keyword = (
-            self._index.keyword(query_terms(question), collections, n) if fusion != "dense" else []
+            self._index.keyword(query_terms(question), collections, n, principals=principals)
+            if fusion != "dense"
+            else []
         )
         scores = self._fuse(question, query, dense, keyword, fusion)
         # Document evidence, in cosine units: it suits the score-valued fusions, not RRF.
@@ -225,7 +230,11 @@ class HybridRetriever:
         if fusion == "keyword" and ranked:
             best = max(self._index.dense_scores(query, [r for r, _ in ranked[:k]]), default=0.0)
         unmentioned = (
-            [n for n in named_terms(question) if not self._index.mentions(n, collections)]
+            [
+                n
+                for n in named_terms(question)
+                if not self._index.mentions(n, collections, principals=principals)
+            ]
             if self._settings.abstain_unmentioned
             else []
         )

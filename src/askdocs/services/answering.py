@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass
 
+from askdocs.access.principals import may_see
 from askdocs.cache.base import AnswerCache, CachedAnswer, Layer
 from askdocs.cache.keys import cache_key, passage_keys, scope_digest
 from askdocs.cache.semantic import conflict
@@ -41,9 +42,12 @@ class AskOptions:
     k: int | None = None
     generate: bool = True
     use_cache: bool = True
-    # Digest of what the caller may see (API key collections, later ACL groups): cached
+    # Digest of what the caller may see (API key collections and principals): cached
     # answers are shared only between callers with the same access.
     scope: str = ""
+    # The principals the caller acts for: it sees documents whose access list is empty or
+    # names one of them. None: every document (an admin key naming none, the local CLI).
+    principals: tuple[str, ...] | None = None
     # Compute the answerability score even with the gate off (`askdocs eval --calibrate`).
     score_answerability: bool = False
 
@@ -106,7 +110,10 @@ class AnsweringService:
             yield from self._serve_cached(question, *lookup.served, started, lookup.versions)
             return
         retrieval = self._retriever.retrieve(
-            question, collections=options.collections or None, k=options.k
+            question,
+            collections=options.collections or None,
+            k=options.k,
+            principals=options.principals,
         )
         timings = dict(retrieval.timings_ms)
         passages = retrieval.passages
@@ -173,11 +180,15 @@ class AnsweringService:
             return None
         if not options.generate:
             return None
-        scope = scope_digest(options.collections, options.scope, self._answer_settings(options))
+        scope = scope_digest(
+            options.collections, options.scope, self._answer_settings(options), options.principals
+        )
         lookup = _Lookup(cache_key(question, scope), scope)
         lookup.exact = self._cache.get(lookup.key)
         self._index.sync()
         lookup.versions = self._index.versions()
+        if lookup.exact is not None and not self._may_see(lookup.exact, options.principals):
+            lookup.exact = None
         if lookup.exact is not None:
             # Nothing changed in the index since the entry was checked: served at once.
             if lookup.exact.versions == lookup.versions:
@@ -189,7 +200,7 @@ class AnsweringService:
         lookup.vector = self._embedder.embed([question])[0]
         for key, _ in self._cache.similar(scope, lookup.vector, settings.semantic_threshold):
             entry = self._cache.get(key)
-            if entry is None:
+            if entry is None or not self._may_see(entry, options.principals):
                 continue
             if conflict(question, entry.answer.question) is not None:
                 lookup.rejected += 1
@@ -201,6 +212,20 @@ class AnsweringService:
                 self._cache.record({"exact:misses": 1, "semantic:rejected": lookup.rejected})
                 lookup.served = (*fresh[0], "semantic")
         return lookup
+
+    def _may_see(self, entry: CachedAnswer, principals: tuple[str, ...] | None) -> bool:
+        """Whether the caller may see every document the entry was built from, now. The scope
+        digest already keeps callers with other principals apart; this second check holds
+        even if it did not (an entry is text from its documents: it is served to no one who
+        may not read all of them)."""
+        if principals is None:
+            return True
+        assert self._index is not None
+        used = {d for d, _ in entry.passages}
+        used |= {p.chunk.document_id for p in entry.answer.passages}
+        used |= {c.passage.chunk.document_id for c in entry.answer.citations}
+        access = self._index.document_access(sorted(used))
+        return all(d in access and may_see(access[d], principals) for d in used)
 
     def _reuse(
         self, lookup: _Lookup, prompt_keys: list[tuple[str, str]], abstained: bool

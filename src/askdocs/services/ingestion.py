@@ -1,7 +1,9 @@
 """Ingestion: files -> blob store -> parse -> chunk -> embed -> Delta, skipping unchanged files.
 
 Files are committed in groups: one append of all the group's chunks, then one merge of its
-document rows (the atomic switch), then one delete of the versions they replace.
+document rows (the atomic switch), then one delete of the versions they replace. A file whose
+bytes are unchanged but whose access list changed is a metadata-only update: its documents row
+is rewritten in the same merge, at the same version, and nothing is parsed or embedded.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import fcntl
 import fnmatch
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +44,8 @@ _PROGRESS_STEP = 64
 # Passages embedded and appended to the chunks table at a time.
 _APPEND_CHUNKS = 1024
 
+_MOVED = "the file changed while its access list was being set: send it again"
+
 Progress = Callable[["IngestOutcome", int], None]
 # Chunks embedded so far and in all, for a job's progress while one big file is embedded.
 ChunkProgress = Callable[[int, int], None]
@@ -67,7 +71,7 @@ class IngestOutcome:
 class _Prepared:
     record: DocumentRecord
     chunks: list[Chunk]
-    status: str
+    status: str  # added | updated | relabelled (same version, a new access list)
 
 
 def document_id_for(collection: str, source: str) -> str:
@@ -142,9 +146,12 @@ class IngestionService:
         include: Sequence[str] = (),
         exclude: Sequence[str] = (),
         progress: Progress | None = None,
+        access: Mapping[Path, Sequence[str]] | None = None,
     ) -> list[IngestOutcome]:
         files, missing = self.find_files(paths, include=include, exclude=exclude)
-        return missing + self.ingest_files(files, collection=collection, progress=progress)
+        return missing + self.ingest_files(
+            files, collection=collection, progress=progress, access=access
+        )
 
     def find_files(
         self, paths: Sequence[Path], *, include: Sequence[str] = (), exclude: Sequence[str] = ()
@@ -159,11 +166,20 @@ class IngestionService:
         return files, missing
 
     def ingest_files(
-        self, files: Sequence[Path], *, collection: str, progress: Progress | None = None
+        self,
+        files: Sequence[Path],
+        *,
+        collection: str,
+        progress: Progress | None = None,
+        access: Mapping[Path, Sequence[str]] | None = None,
     ) -> list[IngestOutcome]:
-        """Ingest files found by ``find_files``."""
+        """Ingest files found by ``find_files``. ``access`` gives files their access lists;
+        a file it does not name keeps the one it has (a new file: open to everyone)."""
+        given = access or {}
         return self._ingest(
-            ((str(f), f.read_bytes) for f in files), collection=collection, progress=progress
+            ((str(f), f.read_bytes, _access_of(given.get(f))) for f in files),
+            collection=collection,
+            progress=progress,
         )
 
     def ingest_bytes(
@@ -174,11 +190,13 @@ class IngestionService:
         collection: str,
         chunk_progress: ChunkProgress | None = None,
         cancelled: Cancelled | None = None,
+        access: Sequence[str] | None = None,
     ) -> IngestOutcome:
         """Ingest one file; ``cancelled`` is polled while it parses (``ParseCancelled`` ends
-        the parse), ``chunk_progress`` may raise to stop it between embedding steps."""
+        the parse), ``chunk_progress`` may raise to stop it between embedding steps.
+        ``access``: its access list (None: keep the one it has)."""
         return self._ingest(
-            [(source, lambda: data)],
+            [(source, lambda: data, _access_of(access))],
             collection=collection,
             chunk_progress=chunk_progress,
             cancelled=cancelled,
@@ -192,11 +210,12 @@ class IngestionService:
         collection: str,
         chunk_progress: ChunkProgress | None = None,
         cancelled: Cancelled | None = None,
+        access: Sequence[str] | None = None,
     ) -> IngestOutcome:
         """``ingest_bytes`` for a file already in the blob store: its bytes go from disk to
         the parse process without passing through this one (an upload job's path)."""
         return self._ingest(
-            [(source, lambda: self._blobs.stored(digest))],
+            [(source, lambda: self._blobs.stored(digest), _access_of(access))],
             collection=collection,
             chunk_progress=chunk_progress,
             cancelled=cancelled,
@@ -225,7 +244,7 @@ class IngestionService:
 
     def _ingest(
         self,
-        files: Iterable[tuple[str, Callable[[], bytes | StoredBlob]]],
+        files: Iterable[tuple[str, Callable[[], bytes | StoredBlob], tuple[str, ...] | None]],
         *,
         collection: str,
         progress: Progress | None = None,
@@ -246,9 +265,9 @@ class IngestionService:
                     progress(outcome, outcome.chunks)
             group.clear()
 
-        for source, read in files:
+        for source, read, access in files:
             try:
-                prepared = self._prepare(read(), source, collection, known, cancelled)
+                prepared = self._prepare(read(), source, collection, known, cancelled, access)
             except (AskdocsError, OSError) as exc:
                 outcome = IngestOutcome(source, "failed", error=_reason(exc))
                 outcomes.append(outcome)
@@ -292,6 +311,7 @@ class IngestionService:
         collection: str,
         known: dict[str, DocumentRecord],
         cancelled: Cancelled | None = None,
+        access: tuple[str, ...] | None = None,
     ) -> _Prepared | IngestOutcome:
         document_id = document_id_for(collection, source)
         previous = known.get(document_id)
@@ -300,9 +320,11 @@ class IngestionService:
         else:
             digest, size = sha256_hex(content), len(content)
         if previous and previous.sha256 == digest and previous.pipeline == self.pipeline:
-            return IngestOutcome(
-                source, "unchanged", document_id, previous.version, previous.chunk_count
-            )
+            if access is None or access == previous.access:
+                return IngestOutcome(
+                    source, "unchanged", document_id, previous.version, previous.chunk_count
+                )
+            return _relabel(previous, access)
         readable = content.path if isinstance(content, StoredBlob) else content
         parsed = self._parser.parse(readable, Path(source).name, cancelled)
         if not isinstance(content, StoredBlob):
@@ -345,6 +367,7 @@ class IngestionService:
             embed_model=self._embedder.model_id,
             created_at=previous.created_at if previous else now,
             updated_at=now,
+            access=(previous.access if previous else ()) if access is None else access,
         )
         return _Prepared(record, chunks, "updated" if previous else "added")
 
@@ -404,9 +427,14 @@ class IngestionService:
         chunks = [c for p in group for c in p.chunks]
         ids = [p.record.document_id for p in group]
         try:
-            # Rows of a crashed earlier attempt at the same version must not come back to life.
+            # Rows of a crashed earlier attempt at the same version must not come back to life
+            # (a relabelled document keeps its version and its rows).
             self._tables.delete_chunks_where(
-                [(d, p.record.version, ">=") for d, p in zip(ids, group, strict=True)]
+                [
+                    (d, p.record.version, ">=")
+                    for d, p in zip(ids, group, strict=True)
+                    if p.status != "relabelled"
+                ]
             )
             # A big file is embedded and appended a slice at a time, so its vectors are never
             # all in memory; the slices stay invisible until the documents' rows switch below.
@@ -415,7 +443,8 @@ class IngestionService:
                 vectors = self._embed(part, _offset(progress, start, len(chunks)))
                 self._tables.append_chunks(part, vectors, self._embedder.model_id)
             self._tables.commit_documents([p.record for p in group])  # the atomic switch
-            self._forget_answers([p.record.document_id for p in group if p.status == "updated"])
+            # Answers built on a document's old text, or under its old access list, go.
+            self._forget_answers([p.record.document_id for p in group if p.status != "added"])
         except (AskdocsError, OSError) as exc:
             return [
                 IngestOutcome(
@@ -439,10 +468,24 @@ class IngestionService:
             log.warning("could not remove superseded chunk rows yet: %s", exc)
         return [
             IngestOutcome(
-                p.record.source, p.status, p.record.document_id, p.record.version, len(p.chunks)
+                p.record.source,
+                "updated" if p.status == "relabelled" else p.status,
+                p.record.document_id,
+                p.record.version,
+                p.record.chunk_count,
             )
             for p in group
         ]
+
+
+def _access_of(access: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if access is None else tuple(sorted(set(access)))
+
+
+def _relabel(current: DocumentRecord, access: tuple[str, ...]) -> _Prepared:
+    """A metadata-only update: the live version under a new access list."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return _Prepared(dataclasses.replace(current, access=access, updated_at=now), [], "relabelled")
 
 
 def _rebase(prepared: _Prepared, current: DocumentRecord | None) -> _Prepared | IngestOutcome:
@@ -450,11 +493,26 @@ def _rebase(prepared: _Prepared, current: DocumentRecord | None) -> _Prepared | 
     since it was read. The same content is then unchanged; other content becomes the version
     after the one now live."""
     record = prepared.record
+    if prepared.status == "relabelled":
+        if current is None or (current.sha256, current.pipeline) != (
+            record.sha256,
+            record.pipeline,
+        ):
+            # Deleted or replaced meanwhile: the access list goes with the bytes it was for.
+            return IngestOutcome(record.source, "failed", record.document_id, error=_MOVED)
+        if current.access == record.access:
+            return IngestOutcome(
+                record.source, "unchanged", record.document_id, current.version,
+                current.chunk_count,
+            )  # fmt: skip
+        return _relabel(current, record.access)
     if current is None:
         return prepared if prepared.status == "added" else _as(prepared, record.version, "added")
     if current.version < record.version:
         return prepared
     if current.sha256 == record.sha256 and current.pipeline == record.pipeline:
+        if current.access != record.access:
+            return _relabel(current, record.access)
         return IngestOutcome(
             record.source, "unchanged", record.document_id, current.version, current.chunk_count
         )

@@ -38,8 +38,11 @@ DOCUMENTS_SCHEMA = pa.schema(
         ("embed_model", pa.string()),
         ("created_at", pa.string()),
         ("updated_at", pa.string()),
+        ("access", pa.list_(pa.string())),
     ]
 )
+# Columns added since the first release, added to an older table when it is opened.
+_ADDED_DOCUMENT_COLUMNS = ("access",)
 
 CHUNKS_SCHEMA = pa.schema(
     [
@@ -83,6 +86,13 @@ def _retry_commit(action: Callable[[], T], attempts: int = 8) -> T:
     raise AssertionError("unreachable")
 
 
+def _record(row: dict[str, object]) -> DocumentRecord:
+    """A documents row as a record; rows written before a column existed read it as null."""
+    access = row.get("access") or []
+    assert isinstance(access, list)
+    return DocumentRecord(**(row | {"access": tuple(str(p) for p in access)}))  # type: ignore[arg-type]
+
+
 class DeltaTables:
     """The two tables under one folder, plus cheap probes for new table versions."""
 
@@ -101,6 +111,21 @@ class DeltaTables:
                     mode="ignore",
                     configuration={"delta.enableChangeDataFeed": "true"},
                 )
+        self._evolve_documents()
+
+    def _evolve_documents(self) -> None:
+        """Add the columns a data dir from an earlier askdocs lacks (schema evolution): old
+        rows read them as null, which means the default (an empty access list)."""
+        table = DeltaTable(str(self.documents_path))
+        present = set(table.schema().to_arrow().names)
+        missing = [
+            DOCUMENTS_SCHEMA.field(name) for name in _ADDED_DOCUMENT_COLUMNS if name not in present
+        ]
+        if missing:
+            from deltalake.schema import Field
+
+            fields = [Field.from_arrow(f) for f in missing]
+            _retry_commit(lambda: DeltaTable(str(self.documents_path)).alter.add_columns(fields))
 
     # -- versions ---------------------------------------------------------------------------
 
@@ -129,7 +154,7 @@ class DeltaTables:
 
     def read_documents(self, version: int | None = None) -> list[DocumentRecord]:
         table = DeltaTable(str(self.documents_path), version=version).to_pyarrow_table()
-        return [DocumentRecord(**row) for row in table.to_pylist()]
+        return [_record(row) for row in table.to_pylist()]
 
     def get_document(self, document_id: str) -> DocumentRecord | None:
         _check_id(document_id)
@@ -140,7 +165,8 @@ class DeltaTables:
         """Make each record the current state of its document, all in one commit."""
         if not records:
             return
-        source = pa.Table.from_pylist([dataclasses.asdict(r) for r in records], DOCUMENTS_SCHEMA)
+        rows = [dataclasses.asdict(r) | {"access": list(r.access)} for r in records]
+        source = pa.Table.from_pylist(rows, DOCUMENTS_SCHEMA)
 
         def merge() -> None:
             (

@@ -69,6 +69,7 @@ def ask_options(
         generate=generate,
         use_cache=cache,
         scope=caller.access_digest,
+        principals=caller.principals,
     )
 
 
@@ -229,7 +230,13 @@ def passage(
     """A cited passage with its neighbours and its location in the file."""
     chunks = c.index.passage_context(chunk_id, max(0, min(neighbours, 5)))
     target = next((ch for ch in chunks if ch.chunk_id == chunk_id), None)
-    if target is None or not caller.allows(target.collection):
+    access = c.index.document_access([target.document_id]) if target is not None else {}
+    if (
+        target is None
+        or not caller.allows(target.collection)
+        or target.document_id not in access
+        or not caller.may_see(access[target.document_id])
+    ):
         raise DocumentNotFoundError(
             f"no live passage {chunk_id!r}: its file may have been replaced or deleted"
         )

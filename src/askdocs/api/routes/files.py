@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from askdocs.access.keys import Principal
+from askdocs.access.keys import ForbiddenError, Principal
+from askdocs.access.principals import parse_principals
 from askdocs.api import deps, schemas
 from askdocs.api.errors import ApiError
 from askdocs.api.uploads import UploadedFile, UploadLimits, receive_upload
@@ -43,6 +44,7 @@ def job_payload(job: Job) -> dict[str, object]:
         "error": _public_error(job),
         "created": job.created,
         "updated": job.updated,
+        "access": list(job.access),
     }
 
 
@@ -99,9 +101,23 @@ def _visible_record(c: Container, caller: Principal, document_id: str) -> Docume
     if not _DOCUMENT_ID.match(document_id):
         return None
     record = c.tables.get_document(document_id)
-    if record is not None and not caller.allows(record.collection):
+    if record is not None and not (
+        caller.allows(record.collection) and caller.may_see(record.access)
+    ):
         return None
     return record
+
+
+def _visible_job(caller: Principal, job: Job) -> bool:
+    """A job shows its file's name: seen by whoever may see the file it would make."""
+    return caller.allows(job.collection) and caller.may_see(job.access)
+
+
+def _access_field(upload_fields: dict[str, str]) -> tuple[str, ...] | None:
+    """The form field ``access`` (principals, comma separated; empty: everyone), or None when
+    the request has none (a new file: everyone; a replaced one keeps its list)."""
+    value = upload_fields.get("access")
+    return None if value is None else parse_principals(value)
 
 
 def _latest_job(c: Container, document_id: str) -> Job | None:
@@ -119,6 +135,7 @@ def _accept(
     caller: Principal,
     files: list[tuple[UploadedFile, str]],
     collection: str,
+    access: tuple[str, ...] | None = None,
 ) -> list[dict[str, object]]:
     """Check every file's type, then the quotas, then store and queue them: all or none is
     accepted, and only one file's bytes are in memory at a time (blocking: a worker thread)."""
@@ -126,7 +143,10 @@ def _accept(
         detect_media_type(upload.read(), PurePosixPath(upload.name).name)  # 415 if unsupported
     incoming = sum(upload.size for upload, _ in files)
     with c.quotas.reserve(collection=collection, key_id=caller.key_id, incoming=incoming):
-        return [_submit(request, c, caller, upload, collection, source) for upload, source in files]
+        return [
+            _submit(request, c, caller, upload, collection, source, access)
+            for upload, source in files
+        ]
 
 
 def _submit(
@@ -136,17 +156,30 @@ def _submit(
     upload: UploadedFile,
     collection: str,
     source: str,
+    access: tuple[str, ...] | None = None,
 ) -> dict[str, object]:
     document_id = document_id_for(collection, source)
     previous = c.tables.get_document(document_id)
+    if previous is not None and not caller.may_see(previous.access):
+        # The name is taken by a file this key may not see: it may neither replace it nor
+        # learn more than that the name is taken.
+        raise ForbiddenError(f"{source!r} names a file this key may not change: use another name")
     blob = c.blobs.put(upload.read())
     if previous is not None and previous.sha256 == blob:
         version = previous.version
     else:
         version = (previous.version if previous else 0) + 1
+    if access is None:
+        access = previous.access if previous else ()
     job = c.jobs.submit(
-        document_id=document_id, collection=collection, source=source, blob=blob, version=version
+        document_id=document_id,
+        collection=collection,
+        source=source,
+        blob=blob,
+        version=version,
+        access=access,
     )
+    c.jobs.set_access(document_id, access)
     c.quotas.ledger.record(document_id, version, caller.key_id, upload.size)
     request.app.state.runner.wake()
     return {
@@ -156,6 +189,7 @@ def _submit(
         "collection": collection,
         "source": source,
         "size": upload.size,
+        "access": list(access),
     }
 
 
@@ -180,7 +214,8 @@ async def upload_files(
                 "invalid_request", "'source' names one file: upload the files one by one"
             )
         files = [(f, source or f.name) for f in upload.files]
-        accepted = await run_in_threadpool(_accept, request, c, caller, files, collection)
+        access = _access_field(upload.fields)
+        accepted = await run_in_threadpool(_accept, request, c, caller, files, collection, access)
     return JSONResponse({"files": accepted}, status_code=202)
 
 
@@ -196,11 +231,15 @@ def list_files(
 ) -> dict[str, object]:
     scope = caller.visible([collection] if collection else [])
     records = {
-        r.document_id: r for r in c.tables.read_documents() if not scope or r.collection in scope
+        r.document_id: r
+        for r in c.tables.read_documents()
+        if (not scope or r.collection in scope) and caller.may_see(r.access)
     }
     latest: dict[str, Job] = {}
     for found in c.jobs.pending()[::-1] + c.jobs.find(state="failed", collections=scope, limit=500):
         if _cancelled(found):
+            continue
+        if not caller.may_see(found.access):
             continue
         if (not scope or found.collection in scope) and found.document_id not in latest:
             latest[found.document_id] = found
@@ -229,9 +268,7 @@ def get_file(
     c: ContainerDep, document_id: str, caller: Principal = deps.Reader
 ) -> dict[str, object]:
     record = _visible_record(c, caller, document_id)
-    jobs = [
-        j for j in c.jobs.find(document_id=document_id, limit=100) if caller.allows(j.collection)
-    ]
+    jobs = [j for j in c.jobs.find(document_id=document_id, limit=100) if _visible_job(caller, j)]
     # Without a live version, the file exists only while its first ingestion is queued,
     # running, or failed; after a delete its old jobs do not bring it back.
     if record is None and (not jobs or jobs[0].state == "succeeded" or _cancelled(jobs[0])):
@@ -278,7 +315,10 @@ async def replace_file(
         if len(upload.files) != 1:
             raise ApiError("invalid_request", "replace one file at a time")
         files = [(upload.files[0], record.source)]
-        accepted = await run_in_threadpool(_accept, request, c, caller, files, record.collection)
+        access = _access_field(upload.fields)
+        accepted = await run_in_threadpool(
+            _accept, request, c, caller, files, record.collection, access
+        )
     return JSONResponse(accepted[0], status_code=202)
 
 
@@ -293,7 +333,8 @@ def delete_file(
     # The file's collection, from its live version or its jobs: checked before anything is
     # cancelled, so a key never touches, nor learns of, a file in a collection it may not use.
     collection = record.collection if record else latest.collection if latest else None
-    if collection is None or not caller.allows(collection):
+    access = record.access if record else latest.access if latest else ()
+    if collection is None or not caller.allows(collection) or not caller.may_see(access):
         raise _not_found(document_id)
     cancelled = c.jobs.cancel(document_id)
     if record is None:
@@ -314,28 +355,43 @@ def list_jobs(
 ) -> dict[str, object]:
     if state is not None and state not in STATES:
         raise ApiError("invalid_request", f"state must be one of {', '.join(STATES)}")
-    jobs = c.jobs.find(state=state, collections=caller.collections, limit=limit, offset=offset)
-    return {"jobs": [job_payload(j) for j in jobs], "counts": _job_counts(c, caller.collections)}
+    jobs = c.jobs.find(
+        state=state,
+        collections=caller.collections,
+        principals=caller.principals,
+        limit=limit,
+        offset=offset,
+    )
+    counts = _job_counts(c, caller.collections, caller.principals)
+    return {"jobs": [job_payload(j) for j in jobs], "counts": counts}
 
 
 @router.get("/jobs/{job_id}", response_model=None, responses=schemas.ok(schemas.JobOut))
 def get_job(c: ContainerDep, job_id: str, caller: Principal = deps.Reader) -> dict[str, object]:
     job = c.jobs.get(job_id)
-    if job is None or not caller.allows(job.collection):
+    if job is None or not _visible_job(caller, job):
         raise DocumentNotFoundError(f"no job {job_id!r}: GET /v1/jobs lists them")
     return job_payload(job)
 
 
-def _job_counts(c: Container, collections: tuple[str, ...]) -> dict[str, int]:
-    """Jobs by state, over the collections a key may see (none: all of them)."""
-    if not collections:
+def _job_counts(
+    c: Container, collections: tuple[str, ...], principals: tuple[str, ...] | None = None
+) -> dict[str, int]:
+    """Jobs by state, over the collections (none: all of them) and files a key may see."""
+    if not collections and principals is None:
         return c.jobs.counts()
     counts = dict.fromkeys(STATES, 0)
     page = 1000
     for state in STATES:
         offset = 0
         while found := len(
-            c.jobs.find(state=state, collections=collections, limit=page, offset=offset)
+            c.jobs.find(
+                state=state,
+                collections=collections,
+                principals=principals,
+                limit=page,
+                offset=offset,
+            )
         ):
             counts[state] += found
             offset += page
