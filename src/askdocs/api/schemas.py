@@ -204,6 +204,8 @@ def upload_body(*, many: bool) -> dict[str, Any]:
         "file": file,
         "collection": {"type": "string"},
         "source": {"type": "string"},
+        # Principals that may see the file (user:alice,group:eng); empty: the collection's.
+        "access": {"type": "string"},
     }
     if many:
         properties["files"] = {"type": "array", "items": file}
