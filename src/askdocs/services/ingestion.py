@@ -8,14 +8,11 @@ is rewritten in the same merge, at the same version, and nothing is parsed or em
 
 from __future__ import annotations
 
-import dataclasses
 import fcntl
-import fnmatch
 import hashlib
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,9 +28,13 @@ from askdocs.errors import (
 )
 from askdocs.models import Chunk, DocumentRecord
 from askdocs.parse.sandbox import ParseSandbox
+from askdocs.services.sources import discover, document_id_for
+from askdocs.services.versions import IngestOutcome, Prepared, rebase, relabel
 from askdocs.settings import ChunkSettings, ParseSettings
 from askdocs.storage.blobs import LocalBlobStore, StoredBlob, sha256_hex
 from askdocs.storage.tables import DeltaTables
+
+__all__ = ["IngestOutcome", "IngestionService", "discover", "document_id_for"]
 
 log = logging.getLogger("askdocs.ingest")
 
@@ -44,68 +45,11 @@ _PROGRESS_STEP = 64
 # Passages embedded and appended to the chunks table at a time.
 _APPEND_CHUNKS = 1024
 
-_MOVED = "the file changed while its access list was being set: send it again"
-
 Progress = Callable[["IngestOutcome", int], None]
 # Chunks embedded so far and in all, for a job's progress while one big file is embedded.
 ChunkProgress = Callable[[int, int], None]
 # True once the caller has given up on the file (its job was cancelled).
 Cancelled = Callable[[], bool]
-
-
-@dataclass(frozen=True, slots=True)
-class IngestOutcome:
-    """What happened to one file."""
-
-    source: str
-    status: str  # added | updated | unchanged | failed
-    document_id: str | None = None
-    version: int | None = None
-    chunks: int = 0
-    error: str | None = None
-    # A storage hiccup (disk full, lock timeout) that may pass; a parse error never does.
-    retryable: bool = False
-
-
-@dataclass(slots=True)
-class _Prepared:
-    record: DocumentRecord
-    chunks: list[Chunk]
-    status: str  # added | updated | relabelled (same version, a new access list)
-
-
-def document_id_for(collection: str, source: str) -> str:
-    """Stable id of the document at ``source`` in ``collection``."""
-    return hashlib.sha256(f"{collection}\0{source}".encode()).hexdigest()[:24]
-
-
-def discover(
-    paths: Iterable[Path],
-    include: Sequence[str],
-    exclude: Sequence[str],
-    skip_dirs: Sequence[Path] = (),
-) -> list[Path]:
-    """Files under ``paths`` (recursive), filtered by glob patterns on the name or relative path.
-
-    Hidden folders and ``skip_dirs`` (askdocs' own data dir) are never walked into.
-    """
-    skip = [d.resolve() for d in skip_dirs]
-    found: dict[Path, None] = {}
-    for root in paths:
-        candidates = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-        for path in candidates:
-            rel = path.relative_to(root).as_posix() if path != root else path.name
-            if any(part.startswith(".") for part in Path(rel).parts[:-1]):
-                continue  # .git, .venv and other hidden folders
-            if any(path.resolve().is_relative_to(d) for d in skip):
-                continue
-            names = (path.name, rel)
-            if include and not any(fnmatch.fnmatch(n, g) for g in include for n in names):
-                continue
-            if any(fnmatch.fnmatch(n, g) for g in exclude for n in names):
-                continue
-            found.setdefault(path.resolve(), None)
-    return list(found)
 
 
 class IngestionService:
@@ -256,7 +200,7 @@ class IngestionService:
         if not self._swept:
             self._sweep(known)
         outcomes: list[IngestOutcome] = []
-        group: list[_Prepared] = []
+        group: list[Prepared] = []
 
         def flush() -> None:
             for outcome in self._commit(group, chunk_progress):
@@ -312,7 +256,7 @@ class IngestionService:
         known: dict[str, DocumentRecord],
         cancelled: Cancelled | None = None,
         access: tuple[str, ...] | None = None,
-    ) -> _Prepared | IngestOutcome:
+    ) -> Prepared | IngestOutcome:
         document_id = document_id_for(collection, source)
         previous = known.get(document_id)
         if isinstance(content, StoredBlob):
@@ -324,7 +268,7 @@ class IngestionService:
                 return IngestOutcome(
                     source, "unchanged", document_id, previous.version, previous.chunk_count
                 )
-            return _relabel(previous, access)
+            return relabel(previous, access)
         readable = content.path if isinstance(content, StoredBlob) else content
         parsed = self._parser.parse(readable, Path(source).name, cancelled)
         if not isinstance(content, StoredBlob):
@@ -369,7 +313,7 @@ class IngestionService:
             updated_at=now,
             access=(previous.access if previous else ()) if access is None else access,
         )
-        return _Prepared(record, chunks, "updated" if previous else "added")
+        return Prepared(record, chunks, "updated" if previous else "added")
 
     def _embed(self, chunks: list[Chunk], progress: ChunkProgress | None = None) -> np.ndarray:
         model = self._embedder.model_id
@@ -393,16 +337,16 @@ class IngestionService:
         return out
 
     def _commit(
-        self, group: list[_Prepared], progress: ChunkProgress | None = None
+        self, group: list[Prepared], progress: ChunkProgress | None = None
     ) -> list[IngestOutcome]:
         # One writer at a time per data dir, across processes (two `askdocs ingest` runs, the
         # server's workers): each group re-reads the documents it would replace under the lock.
         with self._writer_lock():
             settled: list[IngestOutcome] = []
-            pending: list[_Prepared] = []
+            pending: list[Prepared] = []
             current = {d.document_id: d for d in self._tables.read_documents()}
             for prepared in group:
-                rebased = _rebase(prepared, current.get(prepared.record.document_id))
+                rebased = rebase(prepared, current.get(prepared.record.document_id))
                 if isinstance(rebased, IngestOutcome):
                     settled.append(rebased)
                 else:
@@ -420,7 +364,7 @@ class IngestionService:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _write(
-        self, group: list[_Prepared], progress: ChunkProgress | None = None
+        self, group: list[Prepared], progress: ChunkProgress | None = None
     ) -> list[IngestOutcome]:
         if not group:
             return []
@@ -480,54 +424,6 @@ class IngestionService:
 
 def _access_of(access: Sequence[str] | None) -> tuple[str, ...] | None:
     return None if access is None else tuple(sorted(set(access)))
-
-
-def _relabel(current: DocumentRecord, access: tuple[str, ...]) -> _Prepared:
-    """A metadata-only update: the live version under a new access list."""
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    return _Prepared(dataclasses.replace(current, access=access, updated_at=now), [], "relabelled")
-
-
-def _rebase(prepared: _Prepared, current: DocumentRecord | None) -> _Prepared | IngestOutcome:
-    """``prepared`` against the document's state now: another writer may have committed it
-    since it was read. The same content is then unchanged; other content becomes the version
-    after the one now live."""
-    record = prepared.record
-    if prepared.status == "relabelled":
-        if current is None or (current.sha256, current.pipeline) != (
-            record.sha256,
-            record.pipeline,
-        ):
-            # Deleted or replaced meanwhile: the access list goes with the bytes it was for.
-            return IngestOutcome(record.source, "failed", record.document_id, error=_MOVED)
-        if current.access == record.access:
-            return IngestOutcome(
-                record.source, "unchanged", record.document_id, current.version,
-                current.chunk_count,
-            )  # fmt: skip
-        return _relabel(current, record.access)
-    if current is None:
-        return prepared if prepared.status == "added" else _as(prepared, record.version, "added")
-    if current.version < record.version:
-        return prepared
-    if current.sha256 == record.sha256 and current.pipeline == record.pipeline:
-        if current.access != record.access:
-            return _relabel(current, record.access)
-        return IngestOutcome(
-            record.source, "unchanged", record.document_id, current.version, current.chunk_count
-        )
-    rebased = _as(prepared, current.version + 1, "updated")
-    rebased.record = dataclasses.replace(rebased.record, created_at=current.created_at)
-    return rebased
-
-
-def _as(prepared: _Prepared, version: int, status: str) -> _Prepared:
-    document_id = prepared.record.document_id
-    chunks = [
-        dataclasses.replace(c, version=version, chunk_id=f"{document_id}-{version}-{c.ordinal}")
-        for c in prepared.chunks
-    ]
-    return _Prepared(dataclasses.replace(prepared.record, version=version), chunks, status)
 
 
 def _offset(progress: ChunkProgress | None, done: int, total: int) -> ChunkProgress | None:
