@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -141,6 +142,27 @@ def test_two_ingests_over_overlapping_folders_lose_and_duplicate_nothing(tmp_pat
     assert {d.version for d in records if Path(d.source).parent.name == "shared"} == {1}
 
 
+def send_half_an_upload(url: str, authorization: str, name: str) -> socket.socket:
+    """Start a multipart upload of 2 MB and send a tenth of it; the socket stays open."""
+    host, port = url.removeprefix("http://").split(":")
+    boundary = "x" * 16
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: text/markdown\r\n\r\n"
+    ).encode()
+    body_length = 2_000_000
+    conn = socket.create_connection((host, int(port)))
+    conn.sendall(
+        f"POST /v1/files HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: {authorization}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+        f"Content-Length: {body_length}\r\n\r\n".encode()
+        + head
+        + b"# Half\n\n"
+        + b"words " * 30_000
+    )
+    return conn
+
+
 @pytest.mark.timeout(600)
 def test_a_server_killed_mid_upload_comes_back_whole(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
@@ -157,7 +179,9 @@ def test_a_server_killed_mid_upload_comes_back_whole(tmp_path: Path) -> None:
             while client.get(f"/v1/jobs/{job}").json()["state"] != "succeeded":
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-            # Kill the server while the big file is being ingested.
+            # An upload whose body is still arriving, and a big file being ingested, when the
+            # server is killed.
+            half = send_half_an_upload(url, headers["Authorization"], "half.md")
             client.post("/v1/files", files={"file": ("book.md", book)})
             time.sleep(1.5)
     finally:
@@ -175,7 +199,65 @@ def test_a_server_killed_mid_upload_comes_back_whole(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, files
                 time.sleep(0.5)
             assert files["first.md"]["status"] == "ready"
+            assert "half.md" not in files
+            jobs = client.get("/v1/jobs").json()["jobs"]
+            assert not [j for j in jobs if j["source"] == "half.md"]
         check_whole(data_dir)
+        half.close()
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(60)
+
+
+# A process that kills itself with SIGKILL at one chosen point of a commit, then `askdocs ingest`.
+CRASHING_INGEST = """
+import os, signal, sys
+from askdocs.storage.tables import DeltaTables
+
+point = sys.argv[1]
+if point == "before the switch":  # the new version's chunks are appended, its row is not
+    DeltaTables.commit_documents = lambda self, records: os.kill(os.getpid(), signal.SIGKILL)
+else:  # "after the switch": the new version is live, the old version's rows are not deleted
+    delete = DeltaTables.delete_chunks_where
+    def killing_delete(self, versions):
+        if any(op == "<" for _, _, op in versions):
+            os.kill(os.getpid(), signal.SIGKILL)
+        delete(self, versions)
+    DeltaTables.delete_chunks_where = killing_delete
+from askdocs.cli.app import main
+sys.argv = ["askdocs", "ingest", sys.argv[2], "--collection", "c"]
+main()
+"""
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("point", ["before the switch", "after the switch"])
+def test_a_kill_at_each_point_of_a_commit_leaves_one_whole_version(
+    tmp_path: Path, point: str
+) -> None:
+    rng = random.Random(3)
+    data_dir, folder = tmp_path / "data", tmp_path / "notes"
+    write_corpus(folder, files=6, edition=1, rng=rng)
+    assert ingest(data_dir, folder).wait(300) == 0
+    before = check_whole(data_dir)
+    for path in folder.iterdir():  # every file changes: each commit is an update
+        path.write_text(path.read_text().replace("edition 1.", "edition 2."))
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHING_INGEST, point, str(folder)],
+        env=os.environ | {"ASKDOCS_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        timeout=300,
+    )
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    during = check_whole(data_dir)
+    expected = 1 if point == "before the switch" else 2
+    assert {version for _, version in during.values()} == {expected}
+    assert set(during) == set(before)
+    left = DeltaTables(data_dir / "tables").read_chunks().column("version").to_pylist()
+    assert set(left) == {1, 2}  # the dead run's rows: unswitched (v2) or superseded (v1)
+    assert ingest(data_dir, folder).wait(300) == 0
+    after = check_whole(data_dir)
+    assert {version for _, version in after.values()} == {2}
+    rows = DeltaTables(data_dir / "tables").read_chunks().select(["version", "text"]).to_pylist()
+    assert {r["version"] for r in rows} == {2}, "rows of version 1 were left behind"
+    assert all("edition 2." in r["text"] or "edition" not in r["text"] for r in rows)
