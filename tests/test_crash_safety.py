@@ -28,15 +28,17 @@ pytestmark = pytest.mark.integration
 TRIALS = 20
 
 
-def write_corpus(folder: Path, files: int, edition: int, rng: random.Random) -> dict[str, int]:
-    """(Re)write ``files`` notes; a random third change their text to ``edition``. Returns the
-    edition each file's text now names."""
+def write_corpus(
+    folder: Path, files: int, edition: int, rng: random.Random, change: float = 0.34
+) -> dict[str, int]:
+    """(Re)write ``files`` notes; a random share ``change`` of them change their text to
+    ``edition``. Returns the edition each file's text now names."""
     folder.mkdir(exist_ok=True)
     editions: dict[str, int] = {}
     for n in range(files):
         path = folder / f"note-{n:02d}.md"
         current = int(path.read_text().split("edition ")[1].split(".")[0]) if path.exists() else 0
-        chosen = edition if (current == 0 or rng.random() < 0.34) else current
+        chosen = edition if (current == 0 or rng.random() < change) else current
         body = "\n\n".join(
             f"## Part {p}\n\nNote {n} part {p}, edition {chosen}. Gauge {n * 13 + p} reads "
             f"{(n * 7 + p * 3) % 97} units when valve {p} of line {n} is open."
@@ -91,14 +93,19 @@ def check_whole(data_dir: Path) -> dict[str, tuple[str, int]]:
 def test_ingest_killed_at_random_moments_never_shows_half_a_document(tmp_path: Path) -> None:
     rng = random.Random(7)
     data_dir, folder = tmp_path / "data", tmp_path / "notes"
-    committed: dict[str, tuple[str, int]] = {}
+    # A whole run first, timed: the kills land at random moments of runs about as long.
+    write_corpus(folder, files=24, edition=1, rng=rng)
+    started = time.monotonic()
+    assert ingest(data_dir, folder).wait(300) == 0
+    whole_run = time.monotonic() - started
+    committed = check_whole(data_dir)
     kills = 0
     for trial in range(TRIALS):
-        write_corpus(folder, files=24, edition=trial + 1, rng=rng)
+        write_corpus(folder, files=24, edition=trial + 2, rng=rng, change=0.8)
         process = ingest(data_dir, folder)
-        # Model loading takes ~2 s; the kills spread over loading, parsing, embedding and the
-        # Delta commits that follow each group of files.
-        time.sleep(rng.uniform(1.0, 7.0))
+        # The kills spread over model loading, parsing, embedding and the Delta commits that
+        # follow each group of files.
+        time.sleep(rng.uniform(0.1, 0.9) * whole_run)
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
@@ -108,7 +115,7 @@ def test_ingest_killed_at_random_moments_never_shows_half_a_document(tmp_path: P
             assert name in now and now[name][1] >= version, f"{name} lost its committed version"
         committed = now
     assert kills >= TRIALS // 2, f"only {kills} runs were killed: the timing is off"
-    editions = write_corpus(folder, files=24, edition=TRIALS + 1, rng=rng)
+    editions = write_corpus(folder, files=24, edition=TRIALS + 2, rng=rng)
     assert ingest(data_dir, folder).wait(300) == 0
     final = check_whole(data_dir)
     assert set(final) == set(editions)
