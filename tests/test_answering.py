@@ -106,6 +106,17 @@ def test_quotes_stay_short_for_text_without_sentence_ends(tmp_path: Path) -> Non
     assert quotes[0].text.startswith("widget 0; colour teal") and quotes[0].text.endswith("…")
 
 
+def test_a_passages_heading_line_is_not_a_supporting_quote(tmp_path: Path) -> None:
+    container = fake_container(tmp_path / "data")
+    text = (
+        "Answers and staleness\n\nA cached answer remembers the exact passages it was "
+        "generated from. Editing a cited file makes the cached answer stale."
+    )
+    passage = make_passage(text, heading=("Caching in askdocs", "Answers and staleness"))
+    quotes = container.answering._quotes("How do answers go stale?", "", [passage])
+    assert quotes and all(q.text != "Answers and staleness" for q in quotes)
+
+
 class CountingGenerator(FakeGenerator):
     """Counts the tokens the answer path actually reads."""
 

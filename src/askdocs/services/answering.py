@@ -371,9 +371,13 @@ class AnsweringService:
     def _quotes(self, question: str, answer: str, passages: Sequence[Passage]) -> list[Quote]:
         """The sentences of the top passages closest to the question and answer."""
         probe = question if not answer else f"{question} {answer}"
-        ranked = extractive.rank(
-            question, extractive.sentences(passages[:3]), self._embedder, probe
-        )
+        shown = passages[:3]
+        # A passage's text starts with its heading line: a title, not a quote that supports.
+        headings = {h.lower() for p in shown for h in p.chunk.heading}
+        candidates = [
+            c for c in extractive.sentences(shown) if c.text.rstrip(".").lower() not in headings
+        ]
+        ranked = extractive.rank(question, candidates, self._embedder, probe)
         return [Quote(c.n, c.chunk_id, c.text, round(score, 4)) for c, score in ranked[:3]]
 
 
