@@ -33,8 +33,7 @@ class Health(_Open):
     status: str
 
 
-class Passage(_Open):
-    n: int
+class PassageText(_Open):
     document_id: str
     version: int
     source: str
@@ -43,8 +42,14 @@ class Passage(_Open):
     chunk_id: str
     start: int
     end: int
-    score: float
     text: str
+
+
+class Passage(PassageText):
+    """A passage as an answer shows it: numbered as cited, with its retrieval score."""
+
+    n: int
+    score: float
 
 
 class Quote(_Open):
@@ -69,18 +74,6 @@ class AnswerOut(_Open):
 
 class ChatAnswerOut(AnswerOut):
     rewritten_question: str
-
-
-class PassageText(_Open):
-    document_id: str
-    version: int
-    source: str
-    page: int | None
-    heading: str | None
-    chunk_id: str
-    start: int
-    end: int
-    text: str
 
 
 class PassageContext(_Open):
